@@ -1,0 +1,49 @@
+"""The two Python serving runtimes behind one small interface: predict(X [N, 7]) -> [N].
+
+Each runtime is imported only when its runner is built, so the API needs no LiteRT and the
+edge device needs no onnxruntime.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class OnnxRunner:
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int = 1):
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        # One thread per session: the model is tiny, and the server scales with processes.
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self.version = ort.__version__
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: X})[0][:, 0]
+
+
+class LiteRTRunner:
+    runtime = "ai-edge-litert"
+
+    def __init__(self, path: Path, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+        import importlib.metadata as md
+        self._interp = Interpreter(model_path=str(path), num_threads=threads)
+        self._in = self._interp.get_input_details()[0]["index"]
+        self._out = self._interp.get_output_details()[0]["index"]
+        self._rows = -1
+        self.version = md.version("ai-edge-litert")
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[0] != self._rows:  # re-plan only when the batch size changes
+            self._interp.resize_tensor_input(self._in, list(X.shape))
+            self._interp.allocate_tensors()
+            self._rows = X.shape[0]
+        self._interp.set_tensor(self._in, X)
+        self._interp.invoke()
+        return self._interp.get_tensor(self._out)[:, 0].copy()
