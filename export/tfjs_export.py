@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 
 def export_tfjs(saved_model: Path, out_dir: Path) -> Path:
     # Imported here: tensorflowjs pulls in TF-DF, JAX and flax, seconds of import time that
     # the other build stages do not need.
+    # TF-DF (imported by tensorflowjs) prints a welcome banner, through IPython when stdout is
+    # not a terminal (pytest, CI), and IPython is not installed: switch the banner off.
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
     from tensorflowjs.converters import tf_saved_model_conversion_v2 as conv
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
