@@ -1,0 +1,128 @@
+"""Writes results.json, REPORT.md and the PNG plots from one run's results. No typed-in numbers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _fmt_us(us: float) -> str:
+    return f"{us:,.1f} µs" if us < 1000 else f"{us / 1000:,.2f} ms"
+
+
+def _plots(results: dict, out: Path) -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    lat = results.get("latency")
+    if lat:
+        fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+        for name, r in lat.items():
+            ns = [int(n) for n in r["batches"]]
+            ax[0].plot(ns, [r["batches"][str(n)]["median_us"] for n in ns], marker="o", label=name)
+            ax[1].plot(ns, [r["batches"][str(n)]["rows_per_s"] for n in ns], marker="o", label=name)
+        for a, title, unit in ((ax[0], "Latency per call (median)", "µs"),
+                               (ax[1], "Throughput", "rows/s")):
+            a.set_xscale("log"), a.set_yscale("log"), a.set_xlabel("batch size (rows)")
+            a.set_ylabel(unit), a.set_title(title), a.grid(True, which="both", alpha=0.3)
+        ax[0].legend()
+        fig.tight_layout()
+        fig.savefig(out / "latency_vs_batch.png", dpi=110)
+        plt.close(fig)
+        written.append("latency_vs_batch.png")
+    parity = results.get("parity")
+    if parity:
+        names = list(parity)
+        fig, ax = plt.subplots(figsize=(10, 4.2))
+        vals = [max(parity[n]["max_abs_error"], 1e-9) for n in names]
+        ax.bar(names, vals, color=["#c44" if v > 1e-4 else "#48a" for v in vals])
+        ax.axhline(1e-4, color="k", ls="--", lw=1, label="float32 tolerance 1e-4 MPG")
+        ax.set_yscale("log"), ax.set_ylabel("max abs error vs float64 sklearn (MPG)")
+        ax.set_title("Parity per artifact and runtime"), ax.legend()
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        fig.tight_layout()
+        fig.savefig(out / "parity.png", dpi=110)
+        plt.close(fig)
+        written.append("parity.png")
+    service = results.get("service")
+    if service and service.get("servers"):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for server, runs in service["servers"].items():
+            conc = sorted(int(c) for c in runs)
+            ax.plot(conc, [runs[str(c)]["requests_per_s"] for c in conc], marker="o", label=server)
+        ax.set_xscale("log", base=2), ax.set_yscale("log"), ax.set_xlabel("concurrent clients")
+        ax.set_ylabel("requests/s"), ax.set_title("HTTP throughput, single car per request")
+        ax.grid(True, which="both", alpha=0.3), ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "throughput_vs_concurrency.png", dpi=110)
+        plt.close(fig)
+        written.append("throughput_vs_concurrency.png")
+    return written
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return lines + [""]
+
+
+def markdown(results: dict, plots: list[str]) -> str:
+    m = results["machine"]
+    lines = [f"# mpgpack benchmark report", "",
+             f"Run {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+             f"Python {m['python']}; bundle `mpg-{results['bundle']['version']}`; "
+             f"mode: {'quick' if results['quick'] else 'full'}; took {results['seconds']:.0f} s. "
+             "Every number below was measured by this run (`mpgpack bench`).", ""]
+    if results.get("ratios"):
+        lines += ["## Headline", ""]
+        lines += _table(["comparison", "value"], [[k, v["text"]] for k, v in results["ratios"].items()])
+    if results.get("parity"):
+        lines += ["## Parity against the float64 scikit-learn reference (golden set)", ""]
+        rows = [[n, p.get("runtime", ""), f"{p['max_abs_error']:.2e}", f"{p['mean_abs_error']:.2e}",
+                 f"{p['holdout_mae']:.4f}" if p.get("holdout_mae") is not None else "",
+                 p.get("rows", "")] for n, p in results["parity"].items()]
+        lines += _table(["artifact / path", "runtime", "max abs err", "mean abs err", "hold-out MAE", "rows"], rows)
+    if results.get("latency"):
+        lat = results["latency"]
+        batches = list(next(iter(lat.values()))["batches"])
+        lines += ["## In-process latency (median / p99 per call; warm-up excluded)", ""]
+        rows = [[n] + [f"{_fmt_us(r['batches'][b]['median_us'])} / {_fmt_us(r['batches'][b]['p99_us'])}"
+                       for b in batches] for n, r in lat.items()]
+        lines += _table(["runtime"] + [f"{b} rows" for b in batches], rows)
+        lines += ["Rows per second (median):", ""]
+        rows = [[n] + [f"{r['batches'][b]['rows_per_s']:,.0f}" for b in batches] for n, r in lat.items()]
+        lines += _table(["runtime"] + [f"{b} rows" for b in batches], rows)
+    if results.get("cold_start"):
+        lines += ["## Cold start (process start to first prediction) and peak RSS, pinned to one core", ""]
+        rows = [[n, f"{c['first_output_s']:.3f} s", f"{c['peak_rss_mb']:.0f} MB", c.get("what", "")]
+                for n, c in results["cold_start"].items()]
+        lines += _table(["process", "cold start", "peak RSS", "what"], rows)
+    if results.get("service"):
+        lines += ["## HTTP service on loopback", ""]
+        s = results["service"]
+        rows = []
+        for server, runs in s.get("servers", {}).items():
+            for conc, r in runs.items():
+                rows.append([server, conc, f"{r['requests_per_s']:,.0f}", f"{r['p50_ms']:.2f} ms",
+                             f"{r['p99_ms']:.2f} ms", r.get("errors", 0)])
+        lines += _table(["server", "clients", "req/s", "p50", "p99", "errors"], rows)
+        if s.get("notes"):
+            lines += [s["notes"], ""]
+    if results.get("browser"):
+        lines += ["## Browser (TF.js in headless Chromium)", "", "```json",
+                  json.dumps(results["browser"], indent=1)[:4000], "```", ""]
+    if results.get("errors"):
+        lines += ["## Sections that failed", ""] + [f"- {k}: {v}" for k, v in results["errors"].items()] + [""]
+    lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    lines += ["## Machine", "", "```json", json.dumps(m, indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(results: dict, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(results, out)
+    results["plots"] = plots
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "REPORT.md").write_text(markdown(results, plots))
+    return out / "REPORT.md"
