@@ -1,0 +1,37 @@
+"""`mpgpack bench --quick` runs every section, writes valid JSON, a report and the plots."""
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_cli
+
+
+def test_bench_quick_writes_every_section(bundle_dir, tmp_path):
+    out = tmp_path / "bench"
+    res = run_cli("bench", "--quick", "--bundle", str(bundle_dir), "--out", str(out), timeout=400)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["errors"] == {}
+    for key in ("machine", "parity", "latency", "cold_start", "ratios"):
+        assert results[key], key
+    assert results["machine"]["cores"] >= 1 and results["machine"]["packages"]["onnxruntime"]
+    # parity: every artifact in its runtime, float32 ones within tolerance
+    parity = results["parity"]
+    for key in ("onnx (onnxruntime)", "tflite_float32 (ai-edge-litert)", "tfjs (tfjs-node)"):
+        assert parity[key]["max_abs_error"] <= 1e-4, key
+    for key in ("tflite_float16 (ai-edge-litert)", "tflite_int8 (ai-edge-litert)"):
+        assert parity[key]["holdout_mae"] > 0
+    # latency: each runtime at each batch size, with a median, a p99 and a throughput
+    for runtime in ("sklearn", "onnxruntime", "litert", "numpy_floor"):
+        batches = results["latency"][runtime]["batches"]
+        assert set(batches) == {"1", "10", "100", "1000", "10000"}
+        for b in batches.values():
+            assert 0 < b["median_us"] <= b["p99_us"] and b["rows_per_s"] > 0
+    assert results["cold_start"]["sklearn (pickle)"]["peak_rss_mb"] > 50
+    ratio = results["ratios"]["single-row latency: onnxruntime vs sklearn"]
+    assert ratio["value"] > 1
+    report = (out / "REPORT.md").read_text()
+    assert ratio["text"] in report  # the report shows the run's own numbers
+    for plot in results["plots"]:
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"latency_vs_batch.png", "parity.png"} <= set(results["plots"])
