@@ -24,7 +24,9 @@ DEFAULT_DATA = REPO_ROOT / "data" / "auto-mpg.data"
 GATED = {"onnx", "tflite_float32", "tfjs"}   # float32 artifacts: must be within tolerance
 # Packers add derived outputs (web site, edge tarballs) to a bundle; each is
 # "module:function" taking (bundle_dir: Path, manifest: dict) and returning {name: entry}.
-PACKERS: list[str] = []
+PACKERS: list[str] = [
+    "targets.web.pack:pack_site",      # web/: the offline TF.js page
+]
 
 
 class Progress:

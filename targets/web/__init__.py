@@ -1,0 +1,1 @@
+"""The browser target: the static TF.js page, its packer and its static server."""

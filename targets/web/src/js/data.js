@@ -1,0 +1,177 @@
+// The data side of the page: the feature schema read from the bundle's manifest, the checking
+// of raw values against it, and CSV in and out. No scaling or encoding happens here: the model
+// takes raw car features and does its own preprocessing.
+
+const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** The page's subset of manifest.json (written by pack.py). */
+export async function loadModelInfo(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/** One field per feature, in model input order, with what the form and checks need. */
+export function fieldsFromInfo(info) {
+  return info.schema.features.map((f) => ({
+    name: f.name,
+    unit: f.unit,
+    description: f.description,
+    kind: f.kind,
+    min: f.minimum,
+    max: f.maximum,
+    integer: f.integer,
+    nullable: f.nullable,
+    categories: Object.entries(f.categories || {}).map(([code, label]) => ({code: Number(code), label})),
+    trainingRange: f.training_range,
+    median: info.defaults[f.name],
+  }));
+}
+
+/** The unit as a person reads it after a number ("2500 lb"); none for counts and codes. */
+export function displayUnit(field) {
+  const u = field.unit || '';
+  return field.kind === 'number' && u && u !== 'count' && !u.includes('year') ? u : '';
+}
+
+function withUnit(value, field) {
+  const unit = displayUnit(field);
+  return unit ? `${value} ${unit}` : `${value}`;
+}
+
+export function describeAllowed(field) {
+  if (field.kind === 'category') {
+    return `one of ${field.categories.map((c) => `${c.code} (${c.label})`).join(', ')}`;
+  }
+  const kind = field.integer ? 'a whole number' : 'a number';
+  return `${kind} from ${field.min} to ${withUnit(field.max, field)}`;
+}
+
+/**
+ * Checks one raw value (text from the form or a CSV cell, or a number/null from the JS API).
+ * Returns {value, error, outside}: value is a number, or null for an allowed missing value;
+ * error is a sentence naming the field, the rule and what is allowed; outside is true when a
+ * valid value lies outside the training range (the model extrapolates there).
+ */
+export function checkValue(field, raw) {
+  let value = raw;
+  if (typeof raw === 'string') {
+    const text = raw.trim();
+    if (text === '') {
+      value = null;
+    } else if (field.kind === 'category') {
+      const match = field.categories.find((c) => String(c.code) === text ||
+        c.label.toLowerCase() === text.toLowerCase());
+      if (!match) {
+        return {value: null, error: `${field.name}: "${text}" is not ${describeAllowed(field)}`, outside: false};
+      }
+      value = match.code;
+    } else if (NUMBER_RE.test(text)) {
+      value = Number(text);
+    } else {
+      return {value: null, error: `${field.name}: "${text}" is not a number; enter ${describeAllowed(field)}`, outside: false};
+    }
+  }
+  if (value === null || value === undefined) {
+    if (field.nullable) return {value: null, error: null, outside: false};
+    return {value: null, error: `${field.name} is required: enter ${describeAllowed(field)}`, outside: false};
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    return {value: null, error: `${field.name}: ${JSON.stringify(value)} is not a number; enter ${describeAllowed(field)}`, outside: false};
+  }
+  if (field.kind === 'category' && !field.categories.some((c) => c.code === value)) {
+    return {value: null, error: `${field.name}: ${value} is not ${describeAllowed(field)}`, outside: false};
+  }
+  if (value < field.min || value > field.max) {
+    return {value: null, error: `${field.name}: ${withUnit(value, field)} is outside the allowed range; enter ${describeAllowed(field)}`, outside: false};
+  }
+  if (field.integer && !Number.isInteger(value)) {
+    return {value: null, error: `${field.name}: ${value} is not a whole number; enter ${describeAllowed(field)}`, outside: false};
+  }
+  const [lo, hi] = field.trainingRange;
+  return {value, error: null, outside: value < lo || value > hi};
+}
+
+/**
+ * Checks one car (raw values in feature order). Returns {row, errors, outside}: row is the
+ * model input (numbers, null for missing) or null when any value is invalid.
+ */
+export function checkRow(fields, raws) {
+  const errors = [];
+  const outside = [];
+  const row = fields.map((field, i) => {
+    const r = checkValue(field, raws[i]);
+    if (r.error) errors.push({name: field.name, message: r.error});
+    if (r.outside) outside.push({name: field.name, value: r.value, range: field.trainingRange, unit: field.unit});
+    return r.value;
+  });
+  return {row: errors.length ? null : row, errors, outside};
+}
+
+// --- CSV ------------------------------------------------------------------------------------
+
+/** RFC 4180 CSV (quotes, doubled quotes, CRLF or LF). Returns an array of records (arrays). */
+export function parseCsv(text) {
+  const records = [];
+  let record = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') { cell += '"'; i++; } else { quoted = false; }
+      } else {
+        cell += ch;
+      }
+    } else if (ch === '"') {
+      quoted = true;
+    } else if (ch === ',') {
+      record.push(cell); cell = '';
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      record.push(cell); cell = '';
+      if (record.length > 1 || record[0] !== '') records.push(record);
+      record = [];
+    } else {
+      cell += ch;
+    }
+  }
+  record.push(cell);
+  if (record.length > 1 || record[0] !== '') records.push(record);
+  return records;
+}
+
+function csvCell(value) {
+  const s = value === null || value === undefined ? '' : String(value);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(records) {
+  return records.map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+}
+
+/**
+ * Reads a CSV of cars: a header naming the features (any order, extra columns kept), then one
+ * car per line. Returns {header, cars: [{cells, row, errors, outside}]} or throws an Error whose
+ * message says what is wrong with the file as a whole.
+ */
+export function carsFromCsv(fields, text, maxRows) {
+  const records = parseCsv(text.replace(/^\uFEFF/, ''));
+  if (records.length === 0) throw new Error('the file is empty');
+  const header = records[0].map((h) => h.trim());
+  const columns = fields.map((f) => header.findIndex((h) => h.toLowerCase() === f.name));
+  const absent = fields.filter((f, i) => columns[i] < 0 && !f.nullable).map((f) => f.name);
+  if (absent.length) {
+    throw new Error(`the header has no column ${absent.join(', ')}; it needs ${fields.map((f) => f.name).join(', ')}` +
+      ` (horsepower may be left out or empty)`);
+  }
+  const body = records.slice(1);
+  if (body.length === 0) throw new Error('the file has a header but no rows');
+  if (body.length > maxRows) throw new Error(`the file has ${body.length} rows; the page takes at most ${maxRows}`);
+  const cars = body.map((cells) => {
+    const raws = columns.map((c) => (c < 0 ? '' : (cells[c] ?? '')));
+    return {cells, ...checkRow(fields, raws)};
+  });
+  return {header, cars};
+}
