@@ -15,6 +15,7 @@ from mpgpack.errors import UserError
 # Each module defines register(subparsers) which adds its parser(s) with set_defaults(run=...).
 COMMAND_MODULES = [
     "export.cli",          # build, verify
+    "targets.web.cli",     # web
     "benchmarks.cli",      # bench
 ]
 
