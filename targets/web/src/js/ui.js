@@ -105,6 +105,7 @@ export function bindLivePrediction({form, fields, info, predict, onFirstPredicti
     if (!row) {
       out.textContent = '—';
       out.removeAttribute('data-mpg');
+      out.removeAttribute('data-for');
       out.dataset.state = 'invalid';
       litres.textContent = '';
       message.textContent = errors.length === 1
@@ -116,7 +117,8 @@ export function bindLivePrediction({form, fields, info, predict, onFirstPredicti
     const [mpg] = await predict([row]);
     if (ticket !== latest) return;
     out.textContent = mpg.toFixed(1);
-    out.dataset.mpg = String(mpg);
+    out.dataset.mpg = String(mpg);       // unrounded, for scripts and tests
+    out.dataset.for = JSON.stringify(row);
     out.dataset.state = 'ok';
     litres.textContent = `≈ ${(235.215 / mpg).toFixed(1)} L/100 km`;
     message.textContent = `Typical error ±${info.metrics.holdout_mae.toFixed(1)} MPG (mean absolute error on held-out cars).`;

@@ -1,0 +1,346 @@
+"""The web page end to end: the built site served by the real `mpgpack web`, driven in real
+headless Chromium (Debian's /usr/bin/chromium through Playwright). One browser per session;
+each test gets a fresh context (own cache, storage and service workers).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import shutil
+
+import pytest
+
+from targets.bundle import open_bundle
+from targets.web.chromium import PHONE, launch, serve_bundle
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+READY_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="session")
+def golden(bundle_dir):
+    g = open_bundle(bundle_dir).golden()
+    rows = [[None if math.isnan(v) else float(v) for v in row] for row in g.X.tolist()]
+    return {"rows": rows, "expected": g.expected.tolist(), "groups": g.groups, "tolerance": g.tolerance}
+
+
+@pytest.fixture(scope="session")
+def site_url(bundle_dir):
+    with serve_bundle(bundle_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+class Visit:
+    """A browser context on one origin that records every request and every page error."""
+
+    def __init__(self, browser, origin, **context_args):
+        self.origin = origin.rstrip("/")
+        self.context = browser.new_context(**context_args)
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.context.on("request", lambda r: self.requests.append(r.url))
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, query: str = ""):
+        self.page.goto(f"{self.origin}/{query}")
+        return self.page.evaluate("window.mpg.ready")
+
+    def foreign_requests(self):
+        return [u for u in self.requests if not (u.startswith(self.origin + "/") or u.startswith("blob:")
+                                                 or u.startswith("data:"))]
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, site_url):
+    v = Visit(browser, site_url)
+    v.page.set_default_timeout(READY_TIMEOUT_MS)
+    yield v
+    try:
+        assert v.foreign_requests() == [], "the page reached beyond its own origin"
+        assert v.errors == []
+    finally:
+        v.close()
+
+
+def fill_form(page, row):
+    """Types one car into the form, as a person would; None leaves the field empty."""
+    names = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year", "origin"]
+    for name, value in zip(names, row):
+        if name == "origin":
+            page.select_option("select[name=origin]", str(int(value)))
+        else:
+            page.fill(f"input[name={name}]", "" if value is None else repr(value).removesuffix(".0"))
+
+
+def shown_prediction(page, row) -> float:
+    """Waits until #prediction shows the answer for exactly `row`, then returns it."""
+    page.wait_for_function(
+        "row => { const o = document.querySelector('#prediction');"
+        " return o.dataset.for === JSON.stringify(row) && o.dataset.state === 'ok'; }", arg=row)
+    out = page.locator("#prediction")
+    value = float(out.get_attribute("data-mpg"))
+    assert out.inner_text() == f"{value:.1f}"
+    return value
+
+
+def pick_rows(golden, per_group=3):
+    picked = {}
+    for i, g in enumerate(golden["groups"]):
+        picked.setdefault(g, [])
+        if len(picked[g]) < per_group:
+            picked[g].append(i)
+    return [i for idx in picked.values() for i in idx]
+
+
+def test_form_predicts_the_golden_outputs(visit, golden):
+    facts = visit.open()
+    assert facts["version"] and facts["sha256Verified"] is True
+    rows = pick_rows(golden)
+    assert any(golden["rows"][i][2] is None for i in rows), "no row with a missing horsepower"
+    for i in rows:
+        row = golden["rows"][i]
+        fill_form(visit.page, row)
+        got = shown_prediction(visit.page, row)
+        assert abs(got - golden["expected"][i]) <= golden["tolerance"], (golden["groups"][i], row, got)
+
+
+def test_predict_api_matches_the_whole_golden_set(visit, golden):
+    visit.open()
+    got = visit.page.evaluate("rows => window.mpg.predict(rows)", golden["rows"])
+    assert len(got) == len(golden["expected"]) == 1191
+    errors = [abs(a - b) for a, b in zip(got, golden["expected"])]
+    assert max(errors) <= golden["tolerance"], max(errors)
+
+
+def test_predict_api_refuses_bad_rows_naming_the_field(visit):
+    visit.open()
+    message = visit.page.evaluate("""() => window.mpg.predict([[4, 120, 90, 99999, 15, 76, 1]])
+        .then(() => 'resolved', (e) => e.message)""")
+    assert "row 0" in message and "weight" in message and "1000 to 7000" in message
+    message = visit.page.evaluate("() => window.mpg.predict([[4, 120]]).then(() => 'resolved', (e) => e.message)")
+    assert "7 values" in message and "cylinders, displacement" in message
+
+
+@pytest.mark.parametrize("field, text, says", [
+    ("weight", "heavy", '"heavy" is not a number'),
+    ("weight", "9000", "outside the allowed range"),
+    ("cylinders", "", "cylinders is required"),
+    ("cylinders", "4.5", "not a whole number"),
+    ("model_year", "1976", "outside the allowed range"),
+])
+def test_invalid_value_shows_a_message_and_no_number(visit, field, text, says):
+    visit.open()
+    page = visit.page
+    page.fill(f"input[name={field}]", text)
+    error = page.locator(f"[data-field={field}] .error")
+    error.wait_for(state="visible")
+    assert says in error.inner_text() and field in error.inner_text()
+    out = page.locator("#prediction")
+    assert out.get_attribute("data-state") == "invalid"
+    assert out.get_attribute("data-mpg") is None
+    assert not re.search(r"\d", out.inner_text())
+    assert "Fix the highlighted value" in page.inner_text("#form-message")
+    # Fixing it brings a number back.
+    page.fill(f"input[name={field}]", {"weight": "3000", "cylinders": "4", "model_year": "76"}[field])
+    page.wait_for_function("document.querySelector('#prediction').dataset.state === 'ok'")
+    assert re.fullmatch(r"\d+\.\d", out.inner_text())
+    assert error.is_hidden()
+
+
+def test_outside_training_range_warns_but_predicts(visit):
+    visit.open()
+    page = visit.page
+    assert page.locator("#how-sure").is_hidden()
+    page.fill("input[name=weight]", "6000")      # allowed (<= 7000) but trained on <= 5140
+    page.wait_for_function("!document.querySelector('#how-sure').hidden")
+    note = page.inner_text("#how-sure")
+    assert "weight 6000 lb" in note and "outside the training data" in note
+    assert page.locator("#prediction").get_attribute("data-state") == "ok"
+
+
+def test_page_shows_model_version_defaults_and_ranges(visit, manifest):
+    visit.open()
+    page = visit.page
+    assert manifest["model"]["version"] in page.inner_text("header")
+    stats = manifest["training_stats"]
+    for f in manifest["schema"]["features"]:
+        control = page.locator(f"[name={f['name']}]")
+        assert control.count() == 1
+        assert float(control.input_value()) == stats[f["name"]]["median"]
+        if f["kind"] == "number":
+            lo, hi = f["training_range"]
+            hint = page.inner_text(f"#f-{f['name']}-hint")
+            assert f"Trained on {lo:g}–{hi:g}" in hint
+    options = page.locator("select[name=origin] option")
+    assert options.all_inner_texts() == ["USA", "Europe", "Japan"]
+
+
+def test_batch_csv_table_and_download(visit, golden, tmp_path):
+    visit.open()
+    page = visit.page
+    idx = pick_rows(golden, per_group=2)
+    lines = ["name,cylinders,displacement,horsepower,weight,acceleration,model_year,origin"]
+    for i in idx:
+        r = golden["rows"][i]
+        cells = ["" if v is None else repr(v) for v in r[:6]] + [["USA", "Europe", "Japan"][int(r[6]) - 1]]
+        lines.append(",".join([f"car {i}", *cells]))
+    lines.append("broken,4,100,,abc,15,76,1")
+    path = tmp_path / "cars.csv"
+    path.write_text("\n".join(lines) + "\n")
+    page.set_input_files("#csv-file", str(path))
+    page.locator("#batch-download").wait_for(state="visible")
+    assert f"{len(idx)} of {len(idx) + 1} rows predicted" in page.inner_text("#batch-status")
+    assert page.locator("#batch-table tbody tr").count() == len(idx) + 1
+    assert "not a number" in page.inner_text("#batch-table tbody tr.bad")
+    with page.expect_download() as dl:
+        page.click("#batch-download")
+    out = list(csv.DictReader(io.StringIO(open(dl.value.path()).read())))
+    assert len(out) == len(idx) + 1
+    for rec, i in zip(out, idx):
+        assert rec["name"] == f"car {i}" and rec["error"] == ""
+        assert abs(float(rec["mpg_predicted"]) - golden["expected"][i]) <= golden["tolerance"]
+    assert out[-1]["mpg_predicted"] == "" and "weight" in out[-1]["error"]
+
+
+def test_batch_csv_without_required_column_says_which(visit, tmp_path):
+    visit.open()
+    path = tmp_path / "bad.csv"
+    path.write_text("cylinders,displacement\n4,100\n")
+    visit.page.set_input_files("#csv-file", str(path))
+    visit.page.wait_for_function("document.querySelector('#batch-status').classList.contains('bad')")
+    status = visit.page.inner_text("#batch-status")
+    assert "no column weight, acceleration, model_year, origin" in status
+    assert "horsepower may be left out" in status
+
+
+def test_selftest_url_runs_golden_vectors_and_passes(visit, golden):
+    visit.open("?selftest")
+    result = visit.page.locator("#selftest-result")
+    visit.page.wait_for_function("document.querySelector('#selftest-result').dataset.passed !== undefined")
+    assert result.get_attribute("data-passed") == "true", result.inner_text()
+    assert float(result.get_attribute("data-max-abs-error")) <= golden["tolerance"]
+    assert result.inner_text().startswith(f"PASS: {len(golden['rows'])} golden rows")
+
+
+def test_selftest_button(visit):
+    visit.open()
+    visit.page.click("#selftest-button")
+    visit.page.wait_for_function("document.querySelector('#selftest-result').dataset.passed === 'true'")
+
+
+def test_both_backends_agree_with_golden(visit, golden):
+    for backend in ("cpu", "wasm"):
+        facts = visit.open(f"?backend={backend}")
+        assert facts["backend"] == backend
+        got = visit.page.evaluate("rows => window.mpg.predict(rows)", golden["rows"])
+        assert max(abs(a - b) for a, b in zip(got, golden["expected"])) <= golden["tolerance"], backend
+
+
+def test_offline_reload_still_predicts(browser, site_url, golden):
+    v = Visit(browser, site_url)
+    try:
+        v.open()
+        # The service worker is installed, active and has cached the site.
+        v.page.evaluate("navigator.serviceWorker.ready")
+        v.page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=READY_TIMEOUT_MS)
+        v.page.wait_for_function("""async () => {
+            const keys = await caches.keys();
+            if (!keys.length) return false;
+            const cache = await caches.open(keys[0]);
+            return (await cache.keys()).length >= 10; }""", timeout=READY_TIMEOUT_MS)
+        v.context.set_offline(True)
+        v.page.reload()
+        facts = v.page.evaluate("window.mpg.ready")
+        assert facts["version"]
+        row = golden["rows"][0]
+        fill_form(v.page, row)
+        assert abs(shown_prediction(v.page, row) - golden["expected"][0]) <= golden["tolerance"]
+        # A navigation with a query (the self-test) works offline too.
+        v.page.goto(site_url + "?selftest")
+        v.page.wait_for_function("document.querySelector('#selftest-result').dataset.passed === 'true'",
+                                 timeout=READY_TIMEOUT_MS)
+        assert v.errors == []
+    finally:
+        v.context.set_offline(False)
+        v.close()
+
+
+def test_phone_viewport(browser, site_url, golden):
+    v = Visit(browser, site_url, **PHONE)
+    try:
+        v.open()
+        page = v.page
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+        for name in ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year", "origin"]:
+            box = page.locator(f"[name={name}]").bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 100, (name, box)
+        # The result sits above the form on a phone, visible without scrolling.
+        result = page.locator("#prediction").bounding_box()
+        assert result["y"] + result["height"] <= 844
+        row = golden["rows"][1]
+        page.locator("input[name=weight]").tap()
+        fill_form(page, row)
+        assert abs(shown_prediction(page, row) - golden["expected"][1]) <= golden["tolerance"]
+        assert v.errors == [] and v.foreign_requests() == []
+    finally:
+        v.close()
+
+
+def test_tampered_model_is_refused(browser, bundle_copy):
+    shard = next((bundle_copy / "web" / "model").glob("*.bin"))
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with serve_bundle(bundle_copy) as url:
+        v = Visit(browser, url)
+        try:
+            v.page.goto(url)
+            message = v.page.evaluate("window.mpg.ready.then(() => 'resolved', (e) => e.message)")
+            assert "does not match its sha256" in message and shard.name in message
+            assert v.page.locator("#fatal").is_visible()
+            assert "does not match its sha256" in v.page.inner_text("#fatal")
+        finally:
+            v.close()
+
+
+def test_report_link_appears_when_the_bundle_has_a_report(browser, bundle_copy):
+    visit_without = None
+    with serve_bundle(bundle_copy) as url:
+        visit_without = Visit(browser, url)
+        try:
+            visit_without.open()
+            visit_without.page.wait_for_timeout(300)
+            assert visit_without.page.locator("#report-link").is_hidden()
+        finally:
+            visit_without.close()
+    (bundle_copy / "report").mkdir()
+    (bundle_copy / "report" / "index.html").write_text("<!doctype html><title>report</title><h1>Report</h1>")
+    with serve_bundle(bundle_copy) as url:
+        v = Visit(browser, url)
+        try:
+            v.open()
+            link = v.page.locator("#report-link")
+            link.wait_for(state="visible")
+            link.click()
+            v.page.wait_for_url("**/report/index.html")
+            assert v.page.inner_text("h1") == "Report"
+        finally:
+            v.close()
+    shutil.rmtree(bundle_copy / "report")
