@@ -248,8 +248,9 @@ def _verify_installed_code() -> str:
 def cmd_drain(args) -> int:
     """Predicts every file waiting in INBOX, then moves it to OUTBOX beside its results.
 
-    Run by the systemd path unit whenever INBOX is not empty. Writers should create a file
-    under a name starting with '.' and rename it when complete; such names are left alone.
+    Run by the systemd path unit whenever INBOX is not empty. Every file leaves the inbox
+    (a refused one too, with its reason), so the unit never re-triggers on the same file.
+    Writers should create a file elsewhere on the same disk and rename it into INBOX.
     """
     from mpgpack.errors import UserError
     from targets.edge.rows import FeatureSchema
@@ -258,7 +259,7 @@ def cmd_drain(args) -> int:
     bundle, runner = open_model(args.bundle)
     schema = FeatureSchema(bundle.features)
     status = EXIT_OK
-    for src in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for src in sorted(p for p in inbox.iterdir() if p.is_file()):
         fmt = _format_of(str(src), None)
         result = outbox / f"{src.stem}.predictions.{'jsonl' if fmt == 'jsonl' else 'csv'}"
         report = outbox / f"{src.stem}.errors.txt"

@@ -1,0 +1,251 @@
+"""The `mpg-edge` runner on this machine: CSV and JSON lines, every kind of bad row, a tampered
+model, `verify`, the inbox drain, and the import boundary (numpy + LiteRT only).
+
+Each test runs the runner as a separate process, as a device would (`python -m
+targets.edge.device`, which is what the installed `mpg-edge` script calls).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from targets.bundle import open_bundle
+from targets.edge.emulate import read_predictions_csv, write_golden_csv
+from targets.runtimes import LiteRTRunner
+
+REPO = Path(__file__).resolve().parent.parent
+FEATURES = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year",
+            "origin"]
+GOOD = "4,97,88,2130,14.5,71,3"          # a Datsun 510-like car, inside every range
+
+
+def mpg_edge(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "targets.edge.device", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def litert(bundle_dir: Path, X) -> np.ndarray:
+    return LiteRTRunner(open_bundle(bundle_dir).artifact("tflite_float32")).predict(
+        np.asarray(X, dtype=np.float32))
+
+
+def error_lines(stderr: str) -> dict[int, str]:
+    return {int(l.split(":")[0].split()[1]): l for l in stderr.splitlines() if l.startswith("line ")}
+
+
+def test_csv_golden_set_matches_litert_and_reference(bundle_dir, tmp_path):
+    bundle = open_bundle(bundle_dir)
+    golden = bundle.golden()
+    src = write_golden_csv(golden.X, FEATURES, tmp_path / "golden.csv")
+    out = tmp_path / "out.csv"
+    proc = mpg_edge("predict", "--input", str(src), "--output", str(out), "--bundle", str(bundle_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().splitlines()[0] == ",".join(FEATURES) + ",mpg"
+    pred = read_predictions_csv(out)
+    assert len(pred) == len(golden.X)
+    assert np.abs(pred - litert(bundle_dir, golden.X)).max() <= 1e-6
+    assert np.abs(pred.astype(np.float64) - golden.expected).max() <= golden.tolerance
+    assert f"predicted {len(golden.X)} of {len(golden.X)} rows" in proc.stderr
+    assert "rows/s" in proc.stderr
+
+
+def test_csv_columns_in_any_order_with_extra_columns_and_missing_horsepower(bundle_dir):
+    rows = [[8, 307, 130, 3504, 12, 70, 1], [4, 97, None, 2130, 14.5, 71, 3]]
+    order = ["origin", "weight", "car", "cylinders", "displacement", "acceleration",
+             "model_year", "horsepower"]
+    lines = [",".join(order)]
+    for name, row in zip(["chevelle", "datsun, 510"], rows):
+        v = dict(zip(FEATURES, row), car=f'"{name}"')
+        lines.append(",".join("?" if v[c] is None else str(v[c]) for c in order))
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir),
+                    stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[0] == ",".join(order) + ",mpg"
+    assert out[2].startswith('3,2130,"datsun, 510",4,')          # the input row, echoed
+    pred = np.array([l.rsplit(",", 1)[1] for l in out[1:]]).astype(np.float32)
+    X = np.array([[np.nan if v is None else v for v in r] for r in rows])
+    assert np.array_equal(pred, litert(bundle_dir, X))
+    assert "columns car are not features" in proc.stderr
+
+
+def test_jsonl_on_stdin_and_stdout(bundle_dir):
+    cars = [dict(zip(FEATURES, [4, 97, None, 2130, 14.5, 71, 3])),
+            [8, 350, 165, 3693, 11.5, 70, 1],
+            {**dict(zip(FEATURES, [6, 250, 100, 3329, 15.5, 71, 1])), "name": "chevy nova"}]
+    stdin = "\n".join(json.dumps(c) for c in cars) + "\n\n"      # a trailing blank line is no row
+    proc = mpg_edge("predict", "--bundle", str(bundle_dir), stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(l) for l in proc.stdout.splitlines()]
+    assert [o["line"] for o in out] == [1, 2, 3]
+    X = [[np.nan if v is None else v for v in (c.values() if isinstance(c, dict) else c)][:7]
+         for c in cars]
+    assert np.array_equal(np.array([o["mpg"] for o in out], dtype=np.float32), litert(bundle_dir, X))
+    assert "keys name are not features; ignored" in proc.stderr
+
+
+def test_every_kind_of_bad_csv_row_is_reported_and_skipped(bundle_dir):
+    header = ",".join(FEATURES) + ",name"
+    rows = {
+        2: GOOD + ",ok-1",
+        3: GOOD,                                           # wrong column count (no name)
+        4: "4,97,88,2130,14.5,71,3,x,extra",               # wrong column count (one too many)
+        5: "4,97,fast,2130,14.5,71,3,x",                   # not a number
+        6: "4,97,88,9000,14.5,71,3,x",                     # outside the hard limits
+        7: "4,97,88,2130,14.5,71,4,x",                     # unknown origin
+        8: "4,,88,2130,14.5,71,3,x",                       # missing required value
+        9: "4.5,97,88,2130,14.5,71,3,x",                   # integer feature with a fraction
+        10: "4,97,nan,2130,14.5,71,3,x",                   # nan is not a value, '?' is
+        11: "4,97,?,2130,14.5,71,3,ok-2",                  # missing horsepower: fine
+        12: "4,97,,2130,14.5,71,3,ok-3",                   # missing horsepower: fine
+        13: "1,5,10,500,1,50,0,x",                         # everything wrong at once
+        14: GOOD + ",ok-4",
+    }
+    stdin = header + "\n" + "\n".join(rows[n] for n in sorted(rows)) + "\n"
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=stdin)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    names = [l.split(",")[-2] for l in proc.stdout.splitlines()[1:]]
+    assert names == ["ok-1", "ok-2", "ok-3", "ok-4"]
+    errs = error_lines(proc.stderr)
+    assert sorted(errs) == [3, 4, 5, 6, 7, 8, 9, 10, 13]
+    assert "expected 8 values (as in the header), found 7" in errs[3]
+    assert "found 9" in errs[4]
+    assert "horsepower: 'fast' is not a number" in errs[5]
+    assert "weight: 9000 is outside the allowed range 1000 to 7000 lb" in errs[6]
+    assert "origin: unknown value 4 (allowed: 1 USA, 2 Europe, 3 Japan)" in errs[7]
+    assert "displacement: missing value (required" in errs[8]
+    assert "cylinders: 4.5 must be a whole number" in errs[9]
+    assert "horsepower: 'nan' is not a number" in errs[10]
+    for name in ["cylinders", "displacement", "horsepower", "weight", "acceleration",
+                 "model_year", "origin"]:
+        assert f"{name}: " in errs[13]
+    assert "predicted 4 of 13 rows" in proc.stderr and "9 bad row(s) skipped" in proc.stderr
+
+
+def test_every_kind_of_bad_json_line_is_reported_and_skipped(bundle_dir):
+    good = dict(zip(FEATURES, [4, 97, 88, 2130, 14.5, 71, 3]))
+    lines = [json.dumps(good),                                          # 1 ok
+             '{"cylinders": 4,',                                        # 2 not JSON
+             json.dumps([4, 97, 88]),                                   # 3 short array
+             json.dumps({**good, "weight": "heavy"}),                   # 4 string value
+             json.dumps({**good, "cylinders": True}),                   # 5 bool
+             json.dumps({**good, "horsepower": float("nan")}),          # 6 NaN (not JSON)
+             json.dumps({k: v for k, v in good.items() if k != "weight"}),  # 7 missing key
+             json.dumps({**good, "acceleration": 99}),                  # 8 outside limits
+             json.dumps({**good, "origin": 7}),                         # 9 unknown origin
+             json.dumps("a car"),                                       # 10 not an object
+             json.dumps({**good, "horsepower": None})]                  # 11 ok (missing hp)
+    proc = mpg_edge("predict", "--bundle", str(bundle_dir), stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 3, proc.stderr
+    assert [json.loads(l)["line"] for l in proc.stdout.splitlines()] == [1, 11]
+    errs = error_lines(proc.stderr)
+    assert sorted(errs) == list(range(2, 11))
+    assert "not valid JSON" in errs[2]
+    assert "expected 7 values in feature order" in errs[3] and "found 3" in errs[3]
+    assert 'weight: must be a number or null, got "heavy"' in errs[4]
+    assert "cylinders: must be a number or null, got true" in errs[5]
+    assert "horsepower: must be a number or null, got NaN" in errs[6]
+    assert "weight: missing value (required" in errs[7]
+    assert "acceleration: 99 is outside the allowed range 4 to 35 s" in errs[8]
+    assert "origin: unknown value 7" in errs[9]
+    assert "expected a JSON object" in errs[10]
+
+
+def test_line_numbers_stay_right_across_chunks(bundle_dir, tmp_path):
+    """60,000 rows span several read blocks; bad rows in each block keep their true line."""
+    rng = np.random.default_rng(1)
+    n = 60_000
+    lines = [",".join(FEATURES)] + [GOOD] * n
+    bad_at = sorted(int(i) for i in rng.choice(np.arange(2, n + 2), size=7, replace=False))
+    for line_no in bad_at:
+        lines[line_no - 1] = "4,97,88,2130,14.5,71,9"          # unknown origin
+    src = tmp_path / "cars.csv"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    proc = mpg_edge("predict", "--input", str(src), "--output", str(out), "--bundle", str(bundle_dir))
+    assert proc.returncode == 3
+    assert sorted(error_lines(proc.stderr)) == bad_at
+    assert len(out.read_text().splitlines()) == 1 + n - len(bad_at)
+    assert f"predicted {n - len(bad_at)} of {n} rows" in proc.stderr
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cylinders,displacement,weight\n4,97,2130\n", "missing: horsepower, acceleration, model_year, origin"),
+    ("", "the CSV input is empty"),
+])
+def test_unusable_csv_is_one_clear_line(bundle_dir, text, expected):
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=text)
+    assert proc.returncode == 1
+    assert expected in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_missing_input_file_is_one_clear_line(bundle_dir, tmp_path):
+    proc = mpg_edge("predict", "--input", str(tmp_path / "nope.csv"), "--bundle", str(bundle_dir))
+    assert proc.returncode == 1 and "cannot read --input" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_verify_prints_the_error_on_the_golden_vectors(bundle_dir):
+    proc = mpg_edge("verify", "--bundle", str(bundle_dir))
+    assert proc.returncode == 0, proc.stderr
+    rows = open_bundle(bundle_dir).manifest["artifacts"]["golden"]["rows"]
+    assert f"golden vectors: {rows} rows, max abs error" in proc.stdout
+    err = float(proc.stdout.split("max abs error ")[1].split()[0])
+    assert err <= 1e-4
+    assert "verify: OK" in proc.stdout
+
+
+def test_tampered_model_is_refused_in_one_line(bundle_copy):
+    model = bundle_copy / "model.tflite"
+    data = bytearray(model.read_bytes())
+    data[-100] ^= 0xFF                                  # one flipped byte in the weights
+    model.write_bytes(bytes(data))
+    for args, stdin in [(["predict"], json.dumps(dict(zip(FEATURES, [4, 97, 88, 2130, 14.5, 71, 3])))),
+                        (["verify"], None)]:
+        proc = mpg_edge(*args, "--bundle", str(bundle_copy), stdin=stdin)
+        assert proc.returncode == 1
+        assert proc.stdout == ""
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "model.tflite does not match its sha256" in lines[0], proc.stderr
+
+
+def test_drain_empties_the_inbox_into_the_outbox(bundle_dir, tmp_path):
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    (inbox / "fleet.csv").write_text(",".join(FEATURES) + "\n" + GOOD + "\n" + GOOD + "\n")
+    (inbox / "mixed.jsonl").write_text(json.dumps([4, 97, 88, 2130, 14.5, 71, 3]) + "\n[1]\n")
+    (inbox / "wrong.csv").write_text("a,b\n1,2\n")
+    proc = mpg_edge("drain", str(inbox), str(outbox), "--bundle", str(bundle_dir))
+    assert proc.returncode == 3, proc.stderr
+    assert list(inbox.iterdir()) == []
+    assert sorted(p.name for p in outbox.iterdir()) == [
+        "fleet.csv", "fleet.predictions.csv", "mixed.errors.txt", "mixed.jsonl",
+        "mixed.predictions.jsonl", "wrong.csv", "wrong.errors.txt"]
+    assert len((outbox / "fleet.predictions.csv").read_text().splitlines()) == 3
+    assert "line 2: expected 7 values" in (outbox / "mixed.errors.txt").read_text()
+    assert "error: CSV header must name every feature" in (outbox / "wrong.errors.txt").read_text()
+    assert "wrong.csv: refused" in proc.stdout
+
+
+def test_runner_imports_only_numpy_and_litert(bundle_dir, tmp_path):
+    """What a predict run loads: nothing of the build stack, no other runtime."""
+    src = tmp_path / "one.csv"
+    src.write_text(",".join(FEATURES) + "\n" + GOOD + "\n")
+    code = ("import sys\nfrom targets.edge.device import main\n"
+            f"rc = main(['predict', '--input', {str(src)!r}, '--bundle', {str(bundle_dir)!r}, '--quiet'])\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules}))\nsys.exit(rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(eval(proc.stdout.splitlines()[-1]))    # a list literal we printed
+    assert {"numpy", "ai_edge_litert"} <= loaded
+    forbidden = {"tensorflow", "onnxruntime", "sklearn", "pandas", "scipy", "train", "export",
+                 "skl2onnx", "onnx", "keras", "jax", "fastapi"}
+    assert not loaded & forbidden
