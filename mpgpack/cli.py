@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "export.cli",          # build, verify
     "targets.web.cli",     # web
     "benchmarks.cli",      # bench
+    "targets.edge.cli",    # edge bundle|userland|emulate
 ]
 
 
