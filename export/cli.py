@@ -8,7 +8,13 @@ from pathlib import Path
 
 def _build(args) -> int:
     from export.build import build_bundle, summary
-    bundle = build_bundle(args.data, args.out, args.seed)
+    if args.data and args.data.startswith("s3://"):
+        import tempfile
+        from storage.s3 import download_data
+        with tempfile.TemporaryDirectory(prefix="mpgpack-data-") as tmp:
+            bundle = build_bundle(download_data(args.data, Path(tmp)), args.out, args.seed)
+    else:
+        bundle = build_bundle(Path(args.data) if args.data else None, args.out, args.seed)
     print(summary(json.loads((bundle / "manifest.json").read_text())))
     print(f"\nwrote {bundle}")
     return 0
@@ -17,7 +23,8 @@ def _build(args) -> int:
 def _verify(args) -> int:
     from targets.bundle import open_bundle
     from targets.verify import verify_bundle
-    bundle = open_bundle(args.bundle)
+    from storage.s3 import resolve_bundle_arg
+    bundle = open_bundle(resolve_bundle_arg(args.bundle))
     rows, ok = verify_bundle(bundle)
     print(f"bundle {bundle.path}: every sha256 matches the manifest "
           f"({len(bundle.manifest['artifacts'])} files)")
@@ -36,9 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(float32, float16, int8) and TF.js, check every artifact against "
                                    "the sklearn reference in its real runtime, and write the bundle "
                                    "OUT/mpg-<version>/ (and point OUT/CURRENT at it).")
-    p.add_argument("--data", type=Path, default=None,
-                   help="training data: UCI auto-mpg.data format or CSV with a header "
-                        "(default: the data/auto-mpg.data shipped in the repo)")
+    p.add_argument("--data", default=None,
+                   help="training data: UCI auto-mpg.data format or CSV with a header, a file "
+                        "or s3://BUCKET/KEY (default: the data/auto-mpg.data shipped in the repo)")
     p.add_argument("--out", type=Path, default=Path("dist"), help="registry folder (default: dist)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, CV folds and the MLP (default: 0)")
     p.set_defaults(run=_build)
@@ -49,5 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "only if every hash matches and every float32 artifact is within "
                                    "the tolerance.")
     p.add_argument("bundle", nargs="?", default=None,
-                   help="bundle folder, or a registry folder with CURRENT (default: dist)")
+                   help="bundle folder, a registry folder with CURRENT, or "
+                        "s3://BUCKET/PREFIX/current (default: dist)")
     p.set_defaults(run=_verify)

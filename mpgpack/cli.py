@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "targets.web.cli",     # web
     "benchmarks.cli",      # bench
     "targets.edge.cli",    # edge bundle|userland|emulate
+    "storage.cli",         # publish, fetch (S3)
 ]
 
 

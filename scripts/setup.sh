@@ -37,7 +37,7 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing Python packages (first run: a few minutes, TensorFlow is large)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[build,api,edge,dev]"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[build,api,edge,s3,dev]"
   echo "$want" > "$stamp"
 fi
 
