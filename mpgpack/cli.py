@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "benchmarks.cli",      # bench
     "targets.edge.cli",    # edge bundle|userland|emulate
     "storage.cli",         # publish, fetch (S3)
+    "train.report_cli",    # report
 ]
 
 
