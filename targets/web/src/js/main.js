@@ -69,6 +69,7 @@ async function start() {
   fields = fieldsFromInfo(info);
   const form = document.querySelector('#car-form');
   renderForm(form, fields);
+  document.querySelector('#csv-columns').textContent = fields.map((f) => f.name).join(', ');
   document.querySelectorAll('[data-model-version]').forEach((n) => { n.textContent = info.model.version; });
   document.querySelector('#model-created').textContent = info.model.created.slice(0, 10);
   document.querySelector('#model-mae').textContent = info.metrics.holdout_mae.toFixed(2);

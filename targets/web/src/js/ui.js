@@ -48,10 +48,13 @@ export function renderForm(form, fields) {
       });
     }
     const [lo, hi] = f.trainingRange;
+    // The schema's description of a nullable feature explains null for API users; the form
+    // says the same in its own words.
+    const description = f.nullable ? f.description.split(';')[0] : f.description;
     const hint = f.kind === 'category'
-      ? `${f.description}`
-      : `${f.description}. Trained on ${formatValue(lo)}–${formatValue(hi)}${unit ? ` ${unit}` : ''}` +
-        (f.nullable ? '; optional, leave empty if unknown' : '');
+      ? `${description}`
+      : `${description}. Trained on ${formatValue(lo)}–${formatValue(hi)}${unit ? ` ${unit}` : ''}` +
+        (f.nullable ? '. Leave empty if unknown; the model fills it in.' : '');
     form.append(el('div', {class: 'field', 'data-field': f.name},
       el('label', {for: id}, label(f.name), f.nullable ? el('span', {class: 'optional', text: ' (optional)'}) : null),
       el('div', {class: 'control'}, control, unit ? el('span', {class: 'unit', text: unit}) : null),
@@ -157,7 +160,7 @@ export function bindBatch({fields, predict}) {
       const ms = performance.now() - t0;
       const bad = cars.length - valid.length;
       status.textContent = `${file.name}: ${valid.length} of ${cars.length} rows predicted in ${ms.toFixed(0)} ms` +
-        (bad ? `; ${bad} rows have invalid values (see the error column)` : '') +
+        (bad ? `; ${bad} ${bad === 1 ? 'row has' : 'rows have'} invalid values (see the last column)` : '') +
         (cars.length > TABLE_ROWS_SHOWN ? `. Showing the first ${TABLE_ROWS_SHOWN}; the download has all.` : '.');
       renderTable(table, header, cars.slice(0, TABLE_ROWS_SHOWN));
       const csv = toCsv([[...header, 'mpg_predicted', 'error'],
