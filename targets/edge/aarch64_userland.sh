@@ -43,6 +43,7 @@ Dir::State::Lists "$A/lists";
 Dir::State::status "$A/status";
 Dir::Cache "$A/cache";
 Debug::NoLocking "true";
+APT::Sandbox::User "root";
 CONF
 touch "$A/etc/sources.list"
 export APT_CONFIG=$A/apt.conf
