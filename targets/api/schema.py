@@ -1,0 +1,183 @@
+"""The request models of the friendly API, built from the bundle manifest's feature schema.
+
+The manifest (written from `train/schema.py`) is the one place the feature rules live: names,
+order, units, hard limits, integer-ness, nullability, categories and the training range. This
+module turns them into pydantic models, so validation, the /docs page and the OpenAPI schema
+all come from the same source. Nothing here imports the build stack.
+
+Type choices, and why:
+- every number is a *strict* float: JSON strings ("4") and booleans (true) are refused, ints
+  are accepted; NaN and Infinity are refused (allow_inf_nan=False) with the field named;
+- integer features are floats with multiple_of=1, documented as JSON Schema "integer" (which
+  by the JSON Schema definition also admits 4.0), so a client that writes 4.0 is not punished;
+- a nullable feature may be null or omitted (the model imputes it); every other one is required;
+- unknown fields are refused (extra="forbid"), so a misspelt name cannot silently be ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Annotated, Any, Optional, Union
+
+import numpy as np
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Strict,
+                      Tag, TypeAdapter, create_model)
+from pydantic_core import PydanticCustomError
+
+DEFAULT_MAX_BATCH = 10_000
+
+CAR_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
+                        title="Car", json_schema_extra={"description": "One car, as named raw features."})
+
+
+@dataclass(frozen=True)
+class FeatureRules:
+    """The manifest's feature list as arrays, for the vectorised training-range check."""
+    features: list[dict]
+
+    @property
+    def names(self) -> list[str]:
+        return [f["name"] for f in self.features]
+
+    def by_name(self, name: str) -> dict | None:
+        for f in self.features:
+            if f["name"] == name:
+                return f
+        return None
+
+    @property
+    def training_lo(self) -> np.ndarray:
+        return np.array([f["training_range"][0] for f in self.features], dtype=np.float32)
+
+    @property
+    def training_hi(self) -> np.ndarray:
+        return np.array([f["training_range"][1] for f in self.features], dtype=np.float32)
+
+
+def show(value: Any) -> str:
+    """A request value as it looked in JSON, short enough for an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return repr(value[:40] + ("…" if len(value) > 40 else "")).replace("'", '"')
+    if isinstance(value, list):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def allowed_range(feature: dict) -> str:
+    unit = f" {feature['unit']}" if feature.get("unit") else ""
+    return f"[{show(float(feature['minimum']))}, {show(float(feature['maximum']))}]{unit}"
+
+
+def category_text(feature: dict) -> str:
+    return ", ".join(f"{k} ({v})" for k, v in feature["categories"].items())
+
+
+def _category_check(feature: dict):
+    allowed = {float(k) for k in feature["categories"]}
+
+    def check(value: float) -> float:
+        if value not in allowed:
+            raise PydanticCustomError("category", "must be one of {allowed}",
+                                      {"allowed": category_text(feature)})
+        return value
+    return check
+
+
+def _field(feature: dict):
+    """(type, FieldInfo) for one manifest feature: the hard limits become ge/le."""
+    lo, hi = feature["training_range"]
+    desc = (f"{feature['description']} ({feature['unit'] or 'no unit'}). Allowed "
+            f"{allowed_range(feature)}; trained on [{show(float(lo))}, {show(float(hi))}] "
+            "(values outside the training range are predicted and flagged with a warning).")
+    extra: dict[str, Any] = {}
+    metadata: list[Any] = [Strict()]
+    if feature.get("integer"):
+        extra["type"] = "integer"
+    if feature.get("kind") == "category" and feature.get("categories"):
+        desc += f" Categories: {category_text(feature)}."
+        extra["enum"] = [int(k) for k in feature["categories"]]
+        metadata.append(AfterValidator(_category_check(feature)))
+    kw = dict(ge=feature["minimum"], le=feature["maximum"], description=desc,
+              json_schema_extra=extra or None)
+    if feature.get("integer"):
+        kw["multiple_of"] = 1
+    typ: Any = Annotated[float, *metadata]
+    if feature.get("nullable"):
+        return Optional[typ], Field(None, **kw)
+    return typ, Field(..., **kw)
+
+
+def example_car(features: list[dict]) -> dict:
+    """A typical car (training medians, rounded to the feature's kind) for the docs."""
+    ex = {"cylinders": 4, "displacement": 140.0, "horsepower": 90.0, "weight": 2800.0,
+          "acceleration": 15.5, "model_year": 76, "origin": 1}
+    out = {}
+    for f in features:
+        lo, hi = f["training_range"]
+        v = ex.get(f["name"], (lo + hi) / 2)
+        out[f["name"]] = int(round(v)) if f.get("integer") else float(v)
+    return out
+
+
+class RequestModels:
+    """Car, Batch and the request adapter for POST /predict, for one bundle's schema."""
+
+    def __init__(self, features: list[dict], max_batch: int = DEFAULT_MAX_BATCH):
+        self.rules = FeatureRules(features)
+        self.names = self.rules.names
+        self.max_batch = max_batch
+        example = example_car(features)
+        config = {**CAR_CONFIG, "json_schema_extra": {
+            "description": "One car, as named raw features.", "examples": [example]}}
+        self.Car: type[BaseModel] = create_model(
+            "Car", __config__=ConfigDict(**config), **{f["name"]: _field(f) for f in features})
+        self.Batch: type[BaseModel] = create_model(
+            "Batch", __config__=ConfigDict(extra="forbid", strict=True, title="Batch"),
+            instances=(list[self.Car], Field(..., min_length=1, max_length=max_batch,
+                                             description=f"1 to {max_batch} cars")))
+        # One adapter for the whole body: the discriminator sends {"instances": ...} to Batch and
+        # anything else to Car, so a bad single car is reported once, not once per union branch.
+        self.request = TypeAdapter(Annotated[
+            Union[Annotated[self.Car, Tag("car")], Annotated[self.Batch, Tag("batch")]],
+            Discriminator(lambda v: "batch" if isinstance(v, dict) and "instances" in v else "car")])
+        # The V2 tensor path validates its rows with the same Car rules.
+        self.rows = TypeAdapter(list[self.Car])
+        self._row = itemgetter(*self.names)
+        self._lo, self._hi = self.rules.training_lo, self.rules.training_hi
+
+    def to_matrix(self, parsed: BaseModel) -> np.ndarray:
+        """The validated request as float32 [N, 7] in feature order; null becomes NaN."""
+        cars = parsed.instances if isinstance(parsed, self.Batch) else [parsed]
+        row = self._row
+        return np.array([row(c.__dict__) for c in cars], dtype=np.float32)
+
+    def warnings(self, X: np.ndarray) -> list[list[dict]]:
+        """Per row: the features outside the training range (predicted, but less trustworthy)."""
+        out = (X < self._lo) | (X > self._hi)         # NaN compares False: a missing value is not flagged
+        result: list[list[dict]] = [[] for _ in range(len(X))]
+        if out.any():
+            for i, j in zip(*np.nonzero(out)):
+                f = self.rules.features[j]
+                value = float(X[i, j])
+                result[i].append({
+                    "field": f["name"], "value": value,
+                    "training_range": f["training_range"],
+                    "message": f"{f['name']}={show(value)} is outside the training range "
+                               f"[{show(float(f['training_range'][0]))}, "
+                               f"{show(float(f['training_range'][1]))}]; the prediction is an "
+                               "extrapolation"})
+        return result
