@@ -69,8 +69,17 @@ def _feature_message(kind: str, feature: dict, value: Any, err: dict, rules: Fea
     return None
 
 
-def describe(err: dict, rules: FeatureRules, where: Callable[[tuple], str]) -> dict:
-    """One pydantic error -> {"field", "rule", "message"}; `where` renders the location."""
+def car_fields(rules: FeatureRules) -> Callable[[tuple], list[str]]:
+    """The field names allowed at a /predict location: the batch's, or a car's."""
+    def allowed(loc: tuple) -> list[str]:
+        return ["instances"] if loc[:1] == ("batch",) and len(loc) == 2 else rules.names
+    return allowed
+
+
+def describe(err: dict, rules: FeatureRules, where: Callable[[tuple], str],
+             allowed: Callable[[tuple], list[str]] | None = None) -> dict:
+    """One pydantic error -> {"field", "rule", "message"}; `where` renders the location,
+    `allowed` names the fields allowed where an unknown one was found."""
     loc = tuple(err["loc"])
     kind, value = err["type"], err.get("input")
     field = where(loc)
@@ -81,7 +90,8 @@ def describe(err: dict, rules: FeatureRules, where: Callable[[tuple], str]) -> d
     if message is None:
         ctx = err.get("ctx") or {}
         if kind == "extra_forbidden":
-            message = f"unknown field; allowed fields: {', '.join(rules.names)}"
+            names = (allowed or car_fields(rules))(loc)
+            message = f"unknown field; allowed fields: {', '.join(names)}"
         elif kind == "too_short":
             message = f"must hold at least {ctx.get('min_length', 1)} item(s), got {ctx.get('actual_length', 0)}"
         elif kind == "too_long":
@@ -118,11 +128,12 @@ def body_location(loc: tuple) -> str:
 
 
 def from_validation(exc: ValidationError, rules: FeatureRules, status: int = 422,
-                    where: Callable[[tuple], str] = body_location) -> ApiError:
+                    where: Callable[[tuple], str] = body_location,
+                    allowed: Callable[[tuple], list[str]] | None = None) -> ApiError:
     errs = exc.errors(include_url=False)
     if errs and errs[0]["type"] == "json_invalid":
         return ApiError(400, f"body is not valid JSON: {errs[0]['ctx']['error']}")
-    listed = [describe(e, rules, where) for e in errs[:MAX_LISTED_ERRORS]]
+    listed = [describe(e, rules, where, allowed) for e in errs[:MAX_LISTED_ERRORS]]
     more = len(errs) - 1
     head = listed[0]["message"] + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
     return ApiError(status, head, listed)

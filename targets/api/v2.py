@@ -92,12 +92,21 @@ def v2_location(loc: tuple) -> str:
     return out or "body"
 
 
+def v2_fields(loc: tuple) -> list[str]:
+    """The field names the V2 request allows at a location (for "unknown field" messages)."""
+    model = {0: InferenceRequest}.get(len(loc) - 1)
+    if model is None and len(loc) >= 3:
+        model = {"inputs": RequestInput, "outputs": RequestOutput}.get(loc[0])
+    return list(model.model_fields) if model else []
+
+
 def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
     """Validates a V2 request body; returns it and the input as float32 [N, 7]."""
     try:
         req = REQUEST.validate_json(body)
     except ValidationError as exc:
-        raise from_validation(exc, models.rules, status=400, where=v2_location) from None
+        raise from_validation(exc, models.rules, status=400, where=v2_location,
+                              allowed=v2_fields) from None
     if len(req.inputs) != 1:
         raise ApiError(400, f"inputs: this model takes exactly 1 input tensor ('{INPUT_NAME}'), "
                             f"got {len(req.inputs)}")
