@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 import shutil
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from targets.bundle import open_bundle
 from targets.web.chromium import PHONE, launch, serve_bundle
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 READY_TIMEOUT_MS = 30_000
 
@@ -36,7 +35,7 @@ def site_url(bundle_dir):
 
 @pytest.fixture(scope="session")
 def browser():
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         b = launch(p)
         yield b
         b.close()
