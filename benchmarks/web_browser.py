@@ -9,7 +9,8 @@ worker) against the real `mpgpack web` server on 127.0.0.1, which gzips like a s
 - median latency of one prediction and of a 1,000-row batch through window.mpg.predict.
   Chromium coarsens performance.now() to 100 µs on a page that is not cross-origin isolated,
   so one-row latency is timed over runs of 25 back-to-back calls and divided.
-What the service worker fetches after the first load (to work offline) is reported apart.
+What the service worker fetches after the first load (to work offline) is reported apart, and
+so is a repeat visit served by the service worker.
 
     .venv/bin/python -m benchmarks.web_browser [--bundle DIR] [--quick] [--json FILE]
 """
@@ -67,6 +68,30 @@ def _first_load(browser, url: str) -> dict:
                           "gzip": sizes["responseBodySize"], "status": resp.status})
         return {"timings": timings, "requests": len(files), "bytes_raw": raw, "bytes_gzip": wire,
                 "bytes_headers": headers, "files": files}
+    finally:
+        context.close()
+
+
+def _repeat_visit(browser, url: str) -> dict:
+    """A second visit once the service worker has cached the site: what the network carries
+    (nothing, if the cache works) and how soon the first prediction shows."""
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.evaluate("window.mpg.ready")
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
+        page.wait_for_function("""async () => { const k = await caches.keys();
+            return k.length > 0 && (await (await caches.open(k[0])).keys()).length >= 10; }""", timeout=30_000)
+        network = []
+        page.on("requestfinished", lambda r: network.append(r))
+        page.reload()
+        page.evaluate("window.mpg.ready")
+        timings = page.evaluate("window.mpg.timings")
+        from_network = [r.url for r in network
+                        if r.response() is not None and not r.response().from_service_worker]
+        return {"first_prediction_ms": timings["firstPredictionMs"], "model_load_ms": timings["modelLoadMs"],
+                "requests_to_network": len(from_network)}
     finally:
         context.close()
 
@@ -133,6 +158,7 @@ def measure_web_browser(bundle: str | Path | None = None, quick: bool = False,
                     "model_load_ms": statistics.median(load),
                     **_latency(browser, f"{base}?backend={backend}&nosw", rows, groups, repeats),
                 }
+            out["repeat_visit"] = _repeat_visit(browser, base)
         finally:
             browser.close()
     return out
@@ -148,6 +174,9 @@ def format_table(r: dict) -> str:
                      f"{fl['bytes_gzip'] / 1024:>7.1f} KB {m['first_prediction_ms']:>9.0f} ms "
                      f"{m['model_load_ms']:>8.0f} ms {m['predict_1_row_ms']:>6.3f} ms "
                      f"{m['predict_1000_rows_ms']:>8.2f} ms")
+    rv = r["repeat_visit"]
+    lines.append(f"repeat visit ({r['default_backend']}, service worker): first prediction "
+                 f"{rv['first_prediction_ms']:.0f} ms, {rv['requests_to_network']} requests to the network")
     swx = r["service_worker_after_first_load"]
     lines.append(f"then the service worker fetches {', '.join(swx['files']) or 'nothing more'} "
                  f"({swx['bytes_raw'] / 1024:.1f} KB, {swx['bytes_gzip'] / 1024:.1f} KB gzipped) for offline use")
