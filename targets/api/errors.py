@@ -50,8 +50,9 @@ def _json_type(value: Any) -> str:
 def _feature_message(kind: str, feature: dict, value: Any, err: dict, rules: FeatureRules) -> str | None:
     name = feature["name"]
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        cats = f"; categories {category_text(feature)}" if feature.get("categories") else ""
         return (f"{show(value)} is outside the allowed range {allowed_range(feature)} "
-                f"(hard limit; values beyond it are refused)")
+                f"(hard limit; values beyond it are refused{cats})")
     if kind == "multiple_of":
         return f"must be a whole number (integer), got {show(value)}"
     if kind == "finite_number":

@@ -109,8 +109,13 @@ def _field(feature: dict):
         extra["type"] = "integer"
     if feature.get("kind") == "category" and feature.get("categories"):
         desc += f" Categories: {category_text(feature)}."
-        extra["enum"] = [int(k) for k in feature["categories"]]
-        metadata.append(AfterValidator(_category_check(feature)))
+        codes = sorted(int(k) for k in feature["categories"])
+        extra["enum"] = codes
+        # Contiguous codes filling [minimum, maximum] are already enforced by the limits and
+        # multiple_of below; only gaps need the (Python-level, so slower) membership check.
+        if not (feature.get("integer") and
+                codes == list(range(int(feature["minimum"]), int(feature["maximum"]) + 1))):
+            metadata.append(AfterValidator(_category_check(feature)))
     kw = dict(ge=feature["minimum"], le=feature["maximum"], description=desc,
               json_schema_extra=extra or None)
     if feature.get("integer"):
