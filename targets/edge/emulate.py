@@ -3,7 +3,7 @@
 Used by `mpgpack edge emulate` and by the test suite. A Debian 12 arm64 userland with Python
 3.11 (as on Raspberry Pi OS 12) is built once by aarch64_userland.sh into a cache folder
 outside the repository; each check then unpacks the tarball, runs its own install.sh offline
-(with the userland's qemu wrappers as PYTHON/MKVENV/RUN, since this kernel cannot start an
+(with the userland's qemu wrappers as PYTHON and RUN, since this kernel cannot start an
 aarch64 program by itself) and runs `verify` and `predict` on the golden vectors.
 Emulation proves the wheels, glibc, Python ABI and numbers; its timings mean nothing.
 """
@@ -48,8 +48,7 @@ def unpack(tarball: Path, dest: Path) -> Path:
 
 
 def emulated_env(userland: Path) -> dict:
-    return {**os.environ, "PYTHON": str(userland / "python3"), "MKVENV": str(userland / "mkvenv"),
-            "RUN": str(userland / "run")}
+    return {**os.environ, "PYTHON": str(userland / "python3"), "RUN": str(userland / "run")}
 
 
 def install(top: Path, prefix: Path, userland: Path | None = None,

@@ -7,7 +7,8 @@
       mpg-edge.service     systemd: `mpg-edge drain INBOX OUTBOX`
       TARGET               the machine and Python the wheels are for ("aarch64 cp311")
       bundle/              manifest.json, model.tflite, golden.json (sha256s in the manifest)
-      wheels/              the runner's wheel + numpy + ai-edge-litert and their dependencies
+      wheels/              the runner's wheel + numpy + ai-edge-litert and their dependencies,
+                           and pip (run from its wheel: no ensurepip needed)
       SHA256SUMS           of every file above (`sha256sum -c SHA256SUMS`)
 
 Build side only (pip, tarfile). Wheels are downloaded once per architecture and pin set into
@@ -34,6 +35,9 @@ DEVICE_FILES = Path(__file__).resolve().parent / "device_files"
 README = Path(__file__).resolve().parent / "README.md"
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
 RUNTIME_PACKAGES = ["numpy", "ai-edge-litert"]      # the runner's only dependencies
+# pip itself rides along: install.sh runs it from its wheel, so the device needs no
+# python3-venv/ensurepip (absent from some images) and no network to bootstrap it.
+INSTALLER = "pip==26.3"
 PYTHON_VERSION, PYTHON_ABI = "3.11", "cp311"         # Raspberry Pi OS 12 (bookworm)
 # manylinux tags a Debian 12 device (glibc 2.36) accepts, per architecture.
 PLATFORMS = {arch: [f"manylinux2014_{arch}", f"manylinux_2_17_{arch}", f"manylinux_2_27_{arch}",
@@ -152,7 +156,7 @@ def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
     version = manifest["model"]["version"]
     entries = {}
     for arch in arches or DEFAULT_ARCHES:
-        wheels = fetch_wheels(arch, pins, cache_root)
+        wheels = fetch_wheels(arch, [*pins, INSTALLER], cache_root)
         name = f"mpg-edge-{version}-{arch}"
         with tempfile.TemporaryDirectory(prefix="mpg-edge-pack-") as tmp:
             top = Path(tmp) / name

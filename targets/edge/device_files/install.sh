@@ -7,12 +7,12 @@
 #   ./install.sh --prefix ~/mpg-edge    # no root needed (no command link, no service)
 #   sudo ./install.sh --service         # also the systemd units (folders in /var/lib/mpg-edge)
 #
+# Needs only Python 3.11 itself: the venv is made without pip and pip runs from its wheel in
+# wheels/, so neither python3-venv (ensurepip) nor a network is needed.
 # Environment, for another Python and for the emulated check of the test suite (there no
-# aarch64 program can start another aarch64 program by itself, so the venv is made and run
-# through qemu wrappers):
+# aarch64 program can start another aarch64 program by itself):
 #   PYTHON  the Python 3.11 that builds the venv (default: python3)
-#   MKVENV  a command that makes a venv at the path it is given (default: $PYTHON -m venv)
-#   RUN     a command prefix for running the venv's python (default: none)
+#   RUN     a command prefix that runs the venv's python (default: none; there: qemu)
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 PREFIX=/opt/mpg-edge
@@ -24,12 +24,11 @@ while [ $# -gt 0 ]; do
     --prefix=*) PREFIX=${1#*=}; shift ;;
     --no-link) LINK=""; shift ;;
     --service) SERVICE=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
 PYTHON=${PYTHON:-python3}
-MKVENV=${MKVENV:-}
 RUN=${RUN:-}
 say() { echo "install.sh: $*"; }
 die() { echo "install.sh: error: $*" >&2; exit 1; }
@@ -51,12 +50,15 @@ mkdir -p "$PREFIX"
 PREFIX=$(cd "$PREFIX" && pwd)
 say "creating the venv $PREFIX/venv"
 rm -rf "$PREFIX/venv"
-if [ -n "$MKVENV" ]; then $MKVENV "$PREFIX/venv"; else "$PYTHON" -m venv "$PREFIX/venv"; fi
+"$PYTHON" -m venv --without-pip "$PREFIX/venv"
 
 say "installing mpg-edge, numpy and ai-edge-litert from wheels/ (no network)"
+set -- "$HERE"/wheels/pip-*.whl
+[ -f "$1" ] || die "no pip wheel in $HERE/wheels"
 # No config files (a machine-wide pip.conf could add an index) and no index at all.
-PIP_CONFIG_FILE=/dev/null $RUN "$PREFIX/venv/bin/python" -m pip install --quiet --no-index \
-  --only-binary=:all: --no-cache-dir --disable-pip-version-check --find-links "$HERE/wheels" mpg-edge
+PIP_CONFIG_FILE=/dev/null $RUN "$PREFIX/venv/bin/python" "$1/pip" install --quiet --no-index \
+  --only-binary=:all: --no-cache-dir --disable-pip-version-check --no-warn-script-location \
+  --find-links "$HERE/wheels" mpg-edge
 
 say "copying the model bundle to $PREFIX/bundle"
 rm -rf "$PREFIX/bundle.new" "$PREFIX/share"
