@@ -199,3 +199,15 @@ def test_emulated_raspberry_pi_installs_offline_and_matches(edge_bundle, golden,
     print(f"emulated aarch64: max |aarch64 - x86_64 LiteRT| = {vs_host:.3g}, "
           f"max |aarch64 - reference| = {vs_reference:.3g}, "
           f"{time.perf_counter() - started:.0f} s")
+
+
+def test_edge_command_help_and_errors(tmp_path):
+    helped = mpgpack("edge", "--help")
+    assert helped.returncode == 0
+    assert all(c in helped.stdout for c in ("bundle", "userland", "emulate"))
+    proc = mpgpack("edge", "bundle", "--bundle", str(tmp_path / "nowhere"))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "neither a bundle" in lines[0]
+    proc = mpgpack("edge", "bundle", "--arch", "sparc")
+    assert proc.returncode == 2 and "invalid choice: 'sparc'" in proc.stderr
