@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Annotated, Any, Optional, Union
 
+from typing_extensions import NotRequired, TypedDict   # pydantic needs these on Python < 3.12
+
 import numpy as np
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Strict,
-                      Tag, TypeAdapter, create_model)
+from pydantic import (AfterValidator, ConfigDict, Discriminator, Field, Strict, Tag,
+                      TypeAdapter)
 from pydantic_core import PydanticCustomError
 
 DEFAULT_MAX_BATCH = 10_000
@@ -148,12 +150,20 @@ class RequestModels:
         example = example_car(features)
         config = {**CAR_CONFIG, "json_schema_extra": {
             "description": "One car, as named raw features.", "examples": [example]}}
-        self.Car: type[BaseModel] = create_model(
-            "Car", __config__=ConfigDict(**config), **{f["name"]: _field(f) for f in features})
-        self.Batch: type[BaseModel] = create_model(
-            "Batch", __config__=ConfigDict(extra="forbid", strict=True, title="Batch"),
-            instances=(list[self.Car], Field(..., min_length=1, max_length=max_batch,
-                                             description=f"1 to {max_batch} cars")))
+        # TypedDicts rather than BaseModels: same validation and JSON Schema, but a validated
+        # car is a plain dict, about a third cheaper per car than building a model instance.
+        car_fields = {}
+        for f in features:
+            typ, info = _field(f)
+            car_fields[f["name"]] = NotRequired[Annotated[typ, info]] if f.get("nullable") \
+                else Annotated[typ, info]
+        self.Car = TypedDict("Car", car_fields)                       # type: ignore[misc]
+        self.Car.__pydantic_config__ = ConfigDict(**config)           # type: ignore[attr-defined]
+        self.Batch = TypedDict("Batch", {"instances": Annotated[     # type: ignore[misc]
+            list[self.Car], Field(min_length=1, max_length=max_batch,
+                                  description=f"1 to {max_batch} cars")]})
+        self.Batch.__pydantic_config__ = ConfigDict(                 # type: ignore[attr-defined]
+            extra="forbid", strict=True, title="Batch")
         # One adapter for the whole body: the discriminator sends {"instances": ...} to Batch and
         # anything else to Car, so a bad single car is reported once, not once per union branch.
         self.request = TypeAdapter(Annotated[
@@ -164,11 +174,11 @@ class RequestModels:
         self._row = itemgetter(*self.names)
         self._lo, self._hi = self.rules.training_lo, self.rules.training_hi
 
-    def to_matrix(self, parsed: BaseModel) -> np.ndarray:
+    def to_matrix(self, parsed: dict) -> np.ndarray:
         """The validated request as float32 [N, 7] in feature order; null becomes NaN."""
-        cars = parsed.instances if isinstance(parsed, self.Batch) else [parsed]
+        cars = parsed["instances"] if "instances" in parsed else [parsed]
         row = self._row
-        return np.array([row(c.__dict__) for c in cars], dtype=np.float32)
+        return np.array([row(c) for c in cars], dtype=np.float32)
 
     def warnings(self, X: np.ndarray) -> list[list[dict]]:
         """Per row: the features outside the training range (predicted, but less trustworthy)."""
