@@ -12,7 +12,8 @@ from sklearn.pipeline import Pipeline
 
 from train.data import Dataset
 from train.model import RIDGE_PARAMS, make_mlp_pipeline, make_ridge_pipeline
-from train.tune import N_JOBS, SearchResult, cross_validate, json_params, make_folds, search_mlp
+from train.tune import (N_JOBS, SearchResult, cross_validate, json_params, make_folds,
+                        search_mlp, single_threaded_blas)
 
 HOLDOUT_FRACTION = 0.2
 CV_FOLDS = 5
@@ -55,7 +56,7 @@ def train_model(ds: Dataset, seed: int, grid: list[dict] | None = None,
     search = search_mlp(X_tr, y_tr, folds, seed, grid, n_jobs)
     ridge_cv = cross_validate([make_ridge_pipeline(seed)], X_tr, y_tr, folds, n_jobs=1)[0]
     best = search.best
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_threaded_blas():
         # A fit that stops at max_iter is still a valid model; the warning would only be noise.
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp = make_mlp_pipeline(seed, **best.params).fit(X_tr, y_tr)
