@@ -16,6 +16,7 @@ Type choices, and why:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Annotated, Any, Optional, Union
 
@@ -177,8 +178,9 @@ class RequestModels:
     def to_matrix(self, parsed: dict) -> np.ndarray:
         """The validated request as float32 [N, 7] in feature order; null becomes NaN."""
         cars = parsed["instances"] if "instances" in parsed else [parsed]
-        row = self._row
-        return np.array([row(c) for c in cars], dtype=np.float32)
+        # One flat list, then reshape: cheaper than NumPy walking a list of row tuples.
+        flat = list(chain.from_iterable(map(self._row, cars)))
+        return np.array(flat, dtype=np.float32).reshape(len(cars), len(self.names))
 
     def warnings(self, X: np.ndarray) -> list[list[dict]]:
         """Per row: the features outside the training range (predicted, but less trustworthy)."""
