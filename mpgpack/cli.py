@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "targets.web.cli",     # web
     "benchmarks.cli",      # bench
     "targets.edge.cli",    # edge bundle|userland|emulate
+    "targets.api.cli",     # serve, predict
     "storage.cli",         # publish, fetch (S3)
     "train.report_cli",    # report
 ]
