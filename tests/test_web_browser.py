@@ -5,16 +5,22 @@ each test gets a fresh context (own cache, storage and service workers).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 import re
 import shutil
+import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
 from targets.bundle import open_bundle
 from targets.web.chromium import PHONE, launch, serve_bundle
+from targets.web.pack import check_graph_ops
 
 
 READY_TIMEOUT_MS = 30_000
@@ -320,7 +326,7 @@ def test_tampered_model_is_refused(browser, bundle_copy):
 
 
 def test_report_link_appears_when_the_bundle_has_a_report(browser, bundle_copy):
-    visit_without = None
+    shutil.rmtree(bundle_copy / "report", ignore_errors=True)
     with serve_bundle(bundle_copy) as url:
         visit_without = Visit(browser, url)
         try:
@@ -342,4 +348,64 @@ def test_report_link_appears_when_the_bundle_has_a_report(browser, bundle_copy):
             assert v.page.inner_text("h1") == "Report"
         finally:
             v.close()
-    shutil.rmtree(bundle_copy / "report")
+
+
+# --- the trimmed TF.js build against other model shapes -----------------------------------
+
+def _variants():
+    from train.model import make_mlp_pipeline, make_ridge_pipeline
+    return {
+        "mlp-logistic": make_mlp_pipeline(0, activation="logistic", max_iter=200),
+        "mlp-relu-32-16": make_mlp_pipeline(0, hidden_layer_sizes=(32, 16), max_iter=200),
+        "ridge": make_ridge_pipeline(0),
+    }
+
+
+def _swap_model(site_model: Path, tfjs_dir: Path, golden: dict) -> None:
+    for old in site_model.glob("*.bin"):
+        old.unlink()
+    hashes = {}
+    for f in tfjs_dir.iterdir():
+        shutil.copyfile(f, site_model / f.name)
+        hashes[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
+    info = json.loads((site_model / "manifest.json").read_text())
+    info["web"]["model_sha256"] = hashes
+    (site_model / "manifest.json").write_text(json.dumps(info))
+    (site_model / "golden.json").write_text(json.dumps(golden))
+
+
+def test_trimmed_tfjs_runs_every_lowered_model_shape(browser, bundle_copy, tmp_path):
+    """The page's trimmed TF.js build (only the ops in graph_ops.json) runs every model shape the
+    lowering produces, not just the bundle's: other activations, deeper MLPs and the Ridge
+    baseline are exported by the real lowering + tensorflowjs converter, swapped into a copy of
+    the site, and self-tested against their sklearn pipeline on both backends."""
+    from export.build import DEFAULT_DATA
+    from export.tf_graph import save_saved_model
+    from export.tfjs_export import export_tfjs
+    from train.data import load_dataset
+
+    ds = load_dataset(DEFAULT_DATA)
+    golden = json.loads((bundle_copy / "golden.json").read_text())
+    X = np.array([[np.nan if v is None else v for v in row] for row in golden["inputs"]])
+    site_model = bundle_copy / "web" / "model"
+    with serve_bundle(bundle_copy) as url:
+        for name, pipeline in _variants().items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # short fits stop at max_iter: fine here
+                pipeline.fit(ds.X, ds.y)
+            model_json = export_tfjs(save_saved_model(pipeline, tmp_path / name / "saved"),
+                                     tmp_path / name / "tfjs")
+            check_graph_ops(json.loads(model_json.read_text()))
+            _swap_model(site_model, model_json.parent,
+                        {**golden, "expected": pipeline.predict(X).tolist()})
+            for backend in ("cpu", "wasm"):
+                context = browser.new_context()
+                try:
+                    page = context.new_page()
+                    page.goto(f"{url}?backend={backend}&nosw")
+                    page.evaluate("window.mpg.ready")
+                    result = page.evaluate("window.mpg.selfTest()")
+                    assert result["passed"], (name, backend, result)
+                    assert result["rows"] == len(golden["inputs"])
+                finally:
+                    context.close()

@@ -122,11 +122,28 @@ def test_server_gzip_and_revalidation(site_url, bundle_dir):
 
 
 @pytest.mark.parametrize("path", ["nope.js", "../manifest.json", "%2e%2e/manifest.json",
-                                  "model/../../manifest.json", "report/index.html"])
+                                  "model/../../manifest.json", "report/../manifest.json", "model/"])
 def test_server_refuses_what_is_not_in_the_site(site_url, path):
     status, headers, body = get(site_url + path)
     assert status == 404 and headers["Content-Type"].startswith("text/plain")
     assert b"not found" in body
+
+
+def test_server_serves_the_bundle_report_under_report(bundle_copy):
+    import shutil
+    shutil.rmtree(bundle_copy / "report", ignore_errors=True)
+    with serve_bundle(bundle_copy) as url:
+        assert get(url + "report/")[0] == 404
+    (bundle_copy / "report").mkdir()
+    (bundle_copy / "report" / "index.html").write_text("<h1>the report</h1>")
+    with serve_bundle(bundle_copy) as url:
+        status, headers, body = get(url + "report/")
+        assert status == 200 and body == b"<h1>the report</h1>"
+        assert headers["Content-Type"] == "text/html; charset=utf-8"
+        assert get(url + "report/../../manifest.json")[0] == 404
+        # "/report" redirects to "/report/" (urllib follows it)
+        status, _, body = get(url + "report")
+        assert status == 200 and body == b"<h1>the report</h1>"
 
 
 def test_server_listens_on_loopback_only(site_url):

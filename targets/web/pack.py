@@ -94,7 +94,6 @@ def page_info(manifest: dict, hashes: dict[str, str], backends: list[str]) -> di
         "defaults": {f["name"]: stats[f["name"]]["median"] for f in manifest["schema"]["features"]},
         "metrics": {"holdout_mae": mlp["holdout"]["mae"], "holdout_rmse": mlp["holdout"]["rmse"],
                     "cv_mae_mean": mlp["cv_mae_mean"]},
-        "parity": manifest["parity"].get("tfjs"),
         "web": {"default_backend": DEFAULT_BACKEND, "backends": backends, "model_sha256": hashes},
     }
 
@@ -122,7 +121,7 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
     for name, path in model_files.items():
         shutil.copyfile(path, site / "model" / name)
     shutil.copyfile(golden, site / "model" / "golden.json")
-    hashes = {name: arts[n]["sha256"] for n in model_names for name in [Path(arts[n]["path"]).name]}
+    hashes = {Path(arts[n]["path"]).name: arts[n]["sha256"] for n in model_names}
     (site / "model" / "manifest.json").write_text(
         json.dumps(page_info(manifest, hashes, backends), indent=1))
     for name in STATIC_FILES:
