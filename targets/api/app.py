@@ -255,10 +255,11 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
     # plain Starlette routes placed first in the router, calling the same functions. They read
     # the raw body themselves, so FastAPI's per-request dependency solving would only add
     # overhead (it was most of a one-car request's CPU time).
-    for path, endpoint in (("/predict", predict),
-                           ("/v2/models/{model_name}/infer", v2_infer),
-                           ("/v2/models/{model_name}/versions/{model_version}/infer", v2_infer)):
-        app.router.routes.insert(0, LabelledRoute(path, endpoint, methods=["POST"]))
+    app.router.routes[:0] = [
+        LabelledRoute("/predict", predict, methods=["POST"]),
+        LabelledRoute("/v2/models/{model_name}/infer", v2_infer, methods=["POST"]),
+        LabelledRoute("/v2/models/{model_name}/versions/{model_version}/infer", v2_infer,
+                      methods=["POST"])]
 
     # ---- errors: always {"error": ...}, never a traceback -------------------------------
     @app.exception_handler(ApiError)

@@ -21,6 +21,11 @@ def _serve(args) -> int:
         raise UserError("--max-batch must be >= 1 and --max-body-bytes >= 1024")
     import uvicorn
     configure_logging()
+    if args.bundle and str(args.bundle).startswith("s3://"):
+        # Fetched into a verified local cache by the storage module (the `s3` extra); imported
+        # only here, so the API image does not need it.
+        from storage.s3 import resolve_bundle_arg
+        args.bundle = resolve_bundle_arg(args.bundle)
     # Load and self-test in this process first: a bad bundle fails here with one line,
     # before any worker starts.
     app = api.create_app(args.bundle, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
@@ -69,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "first request. Needs only the `api` extra (no TensorFlow, no "
                                    "scikit-learn).")
     p.add_argument("--bundle", default=None,
-                   help="bundle folder, or a registry folder with CURRENT (default: dist)")
+                   help="bundle folder, a registry folder with CURRENT, or s3://BUCKET/PREFIX/current "
+                        "(needs the s3 extra) (default: dist)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
