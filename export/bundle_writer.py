@@ -64,6 +64,8 @@ def publish(staging: Path, registry: Path, name: str, make_current: bool = True)
         staging.rename(final)
     if make_current:
         set_current(registry, name)
+        from export.registry import record   # HISTORY: lets `mpgpack rollback` find the previous
+        record(registry, name, "publish")
     return final
 
 

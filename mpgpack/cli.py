@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "targets.api.cli",     # serve, predict
     "storage.cli",         # publish, fetch (S3)
     "train.report_cli",    # report
+    "targets.monitor.cli", # monitor (drift report of a prediction log)
+    "export.registry_cli", # versions, rollback
 ]
 
 
