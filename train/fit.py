@@ -72,7 +72,7 @@ def train_model(ds: Dataset, seed: int, grid: list[dict] | None = None,
                            "holdout": _holdout(ridge, X_ho, y_ho)},
         "cv_mae_improvement_over_ridge": float(1.0 - best.mean / ridge_cv.mean),
         "tuning": {
-            "method": f"grid search, {CV_FOLDS}-fold CV MAE on the training split only; the "
+            "method": f"Grid search, {CV_FOLDS}-fold CV MAE on the training split only; the "
                       "same folds for every candidate and the Ridge baseline; lowest mean wins "
                       "(ties to the earlier candidate); the hold-out is scored once, by the "
                       "chosen model",

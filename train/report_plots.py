@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")   # files only: a build machine has no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from train.schema import FEATURES, ORIGIN_INDEX, TARGET  # noqa: E402
@@ -110,7 +111,8 @@ def tuning(labels: list[str], means: np.ndarray, stds: np.ndarray, chosen: int, 
     ax.set_xlim(0, max(ridge_mean, float((means + stds).max())) * 1.08)
     ax.plot([], [], color="#d62728", lw=6, label="chosen")
     ax.plot([], [], color="#2ca02c", lw=6, label="untuned default")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07 - 0.9 / len(labels)), ncol=3,
+              fontsize=8, frameon=False)
     ax.set_title("Tuning: every candidate on the same folds")
     fig.tight_layout()
     return _save(fig, path)
@@ -156,6 +158,8 @@ def residuals(sets: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Pat
         if FEATURES[i].categories:
             codes = sorted(FEATURES[i].categories)
             ax.set_xticks(codes, [FEATURES[i].categories[c] for c in codes])
+        elif FEATURES[i].integer:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(_label(i) + (" (x = missing)" if FEATURES[i].nullable else ""))
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
@@ -165,6 +169,7 @@ def residuals(sets: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Pat
     for name in sets:
         last.scatter([], [], color=SET_STYLE[name]["color"], marker=SET_STYLE[name]["marker"],
                      label=SET_STYLE[name]["label"])
+    last.scatter([], [], color="#b00", marker="x", label="horsepower missing (left of its axis)")
     last.legend(loc="center", fontsize=9)
     fig.suptitle("Residuals against each feature")
     fig.tight_layout()
