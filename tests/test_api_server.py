@@ -218,8 +218,21 @@ def test_structured_access_log(server, http):
     assert bad["status"] == 422 and "cylinders" in bad["error"]
 
 
-def test_root_without_web_page_points_to_docs(http):
-    assert http.get("/").json()["docs"] == "/docs"
+def test_root_is_the_web_page_or_points_to_docs(http, bundle_dir):
+    root = http.get("/")
+    assert root.status_code == 200
+    if (bundle_dir / "web" / "index.html").is_file():      # the web target's packer made one
+        assert root.headers["content-type"].startswith("text/html")
+        assert root.text == (bundle_dir / "web" / "index.html").read_text()
+        types = {".wasm": "application/wasm", ".webmanifest": "application/manifest+json",
+                 ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+        for f in (bundle_dir / "web").rglob("*"):
+            if f.suffix in types:
+                r = http.get("/" + f.relative_to(bundle_dir / "web").as_posix())
+                assert r.status_code == 200 and r.content == f.read_bytes()
+                assert r.headers["content-type"].startswith(types[f.suffix]), f.name
+    else:
+        assert root.json()["docs"] == "/docs"
 
 
 def test_static_site_mounted_when_bundle_has_web(bundle_copy, tmp_path):
@@ -242,6 +255,8 @@ def test_static_site_mounted_when_bundle_has_web(bundle_copy, tmp_path):
         assert http.get("/metadata").json()["model"]["version"]
         missing = http.get("/nope.html")
         assert missing.status_code == 404 and "error" in missing.json()
+        assert http.get("/predict").status_code == 405          # not a static-file 404
+        assert http.post("/index.html", json=CAR).status_code == 404
 
 
 def test_generated_request_ids_look_sane(http):

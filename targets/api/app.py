@@ -96,8 +96,22 @@ class LabelledRoute(_Labelled, Route):
     pass
 
 
-class LabelledMount(_Labelled, Mount):
-    pass
+class SiteMount(_Labelled, Mount):
+    """The web page at "/": only GET/HEAD, and never a path an API route owns, so
+    `GET /predict` is still a 405 and `POST /anything` still a 404, not a static-file answer."""
+
+    def __init__(self, *args, api_routes: list, **kw):
+        super().__init__(*args, **kw)
+        self.api_routes = api_routes
+
+    def matches(self, scope):
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return Match.NONE, {}
+        path = scope["path"]
+        if any(getattr(r, "path_regex", None) is not None and r.path_regex.match(path)
+               for r in self.api_routes):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def _error_response(request: Request, exc: ApiError) -> JsonResponse:
@@ -294,7 +308,8 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
 
     # ---- the web page (built by the web target into the bundle), below every API route ----
     if has_web:
-        app.router.routes.append(LabelledMount("/", StaticFiles(directory=web, html=True), name="web"))
+        app.router.routes.append(SiteMount("/", StaticFiles(directory=web, html=True), name="web",
+                                           api_routes=list(app.router.routes)))
     else:
         @app.get("/", tags=["service"], summary="Where to go from here")
         async def index() -> JsonResponse:
