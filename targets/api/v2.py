@@ -105,8 +105,9 @@ def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, 
     try:
         req = REQUEST.validate_json(body)
     except ValidationError as exc:
-        raise from_validation(exc, models.rules, status=400, where=v2_location,
-                              allowed=v2_fields) from None
+        err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
+        err.errors = None          # the V2 error object is exactly {"error": "..."}
+        raise err from None
     if len(req.inputs) != 1:
         raise ApiError(400, f"inputs: this model takes exactly 1 input tensor ('{INPUT_NAME}'), "
                             f"got {len(req.inputs)}")
@@ -148,12 +149,11 @@ def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, 
         models.rows.validate_python([dict(zip(names, r)) for r in row_values])
     except ValidationError as exc:
         errs = exc.errors(include_url=False)
-        listed = [describe(e, models.rules,
-                           lambda loc: f"inputs[0].data row {loc[0]} ({loc[1]})" if len(loc) > 1
-                           else f"inputs[0].data row {loc[0]}") for e in errs[:20]]
+        first = describe(errs[0], models.rules,
+                         lambda loc: f"inputs[0].data row {loc[0]} ({loc[1]})" if len(loc) > 1
+                         else f"inputs[0].data row {loc[0]}")
         more = len(errs) - 1
-        raise ApiError(400, listed[0]["message"] + (f" (and {more} more)" if more else ""),
-                       listed) from None
+        raise ApiError(400, first["message"] + (f" (and {more} more)" if more else "")) from None
     if req.outputs is not None:
         for i, out in enumerate(req.outputs):
             if out.name != OUTPUT_NAME:
