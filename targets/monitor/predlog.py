@@ -193,7 +193,8 @@ class PredictionLog:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "ab", buffering=1 << 16)
-        self._size = self._fh.tell()
+        regular = stat.S_ISREG(os.fstat(self._fh.fileno()).st_mode)
+        self._size = self._fh.tell() if regular else 0   # a device or FIFO has no size
 
     def _rotate(self) -> None:
         self._close_file()
@@ -210,7 +211,6 @@ class PredictionLog:
             with self._cond:
                 self.rotations += 1
         self._open()
-        self._size = 0   # a device's tell() says nothing; start counting afresh
 
     def _close_file(self) -> None:
         if self._fh is not None:
