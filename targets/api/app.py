@@ -192,10 +192,9 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
             raise from_validation(exc, models.rules) from None
         X = models.to_matrix(parsed)
         pred = predictor.predict(X)
-        warnings = models.warnings(X)
-        flagged = [w["field"] for ws in warnings for w in ws]
-        for feature in flagged:
-            metrics.flag(feature)
+        warnings, counts = models.check_training_range(X)
+        for feature, count in counts.items():
+            metrics.flag(feature, count)
         request.scope["mpg.batch"] = len(pred)
         return JsonResponse({"model_version": version, "request_id": request.scope["request_id"],
                              "predictions": [{"mpg": p, "warnings": w} for p, w in zip(pred, warnings)]})
@@ -260,7 +259,10 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
         body = await read_json_body(request, max_body_bytes)
         req, X = v2.parse_tensor(body, models)
         pred = predictor.predict(X)
-        flagged = sum(1 for ws in models.warnings(X) if ws)
+        warnings, counts = models.check_training_range(X)
+        for feature, count in counts.items():
+            metrics.flag(feature, count)
+        flagged = sum(1 for ws in warnings if ws)
         request.scope["mpg.batch"] = len(pred)
         return JsonResponse(v2.infer_response(name, version, req.id or request.scope["request_id"],
                                               pred, flagged))

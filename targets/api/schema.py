@@ -174,6 +174,12 @@ class RequestModels:
         self.rows = TypeAdapter(list[self.Car])
         self._row = itemgetter(*self.names)
         self._lo, self._hi = self.rules.training_lo, self.rules.training_hi
+        # The constant part of each warning, worded once.
+        self._range_texts = [
+            (f["name"], f["training_range"],
+             f"is outside the training range [{show(float(f['training_range'][0]))}, "
+             f"{show(float(f['training_range'][1]))}]; the prediction is an extrapolation")
+            for f in features]
 
     def to_matrix(self, parsed: dict) -> np.ndarray:
         """The validated request as float32 [N, 7] in feature order; null becomes NaN."""
@@ -182,19 +188,22 @@ class RequestModels:
         flat = list(chain.from_iterable(map(self._row, cars)))
         return np.array(flat, dtype=np.float32).reshape(len(cars), len(self.names))
 
-    def warnings(self, X: np.ndarray) -> list[list[dict]]:
-        """Per row: the features outside the training range (predicted, but less trustworthy)."""
+    def check_training_range(self, X: np.ndarray) -> tuple[list[list[dict]], dict[str, int]]:
+        """Per row: the features outside the training range (predicted, but less trustworthy);
+        and how many values per feature were outside (for the drift metric)."""
         out = (X < self._lo) | (X > self._hi)         # NaN compares False: a missing value is not flagged
         result: list[list[dict]] = [[] for _ in range(len(X))]
-        if out.any():
-            for i, j in zip(*np.nonzero(out)):
-                f = self.rules.features[j]
-                value = float(X[i, j])
-                result[i].append({
-                    "field": f["name"], "value": value,
-                    "training_range": f["training_range"],
-                    "message": f"{f['name']}={show(value)} is outside the training range "
-                               f"[{show(float(f['training_range'][0]))}, "
-                               f"{show(float(f['training_range'][1]))}]; the prediction is an "
-                               "extrapolation"})
-        return result
+        if not out.any():
+            return result, {}
+        texts = self._range_texts
+        rows, cols = np.nonzero(out)
+        for i, j, value in zip(rows.tolist(), cols.tolist(), X[rows, cols].tolist()):
+            name, training_range, range_text = texts[j]
+            shown = format(value, ".7g")      # float32 -> the value as sent (24.8, not 24.79999…)
+            result[i].append({"field": name, "value": float(shown), "training_range": training_range,
+                              "message": f"{name}={shown} {range_text}"})
+        counts = np.count_nonzero(out, axis=0)
+        return result, {self.names[j]: int(counts[j]) for j in np.flatnonzero(counts)}
+
+    def warnings(self, X: np.ndarray) -> list[list[dict]]:
+        return self.check_training_range(X)[0]
