@@ -197,6 +197,17 @@ def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int =
     return final
 
 
+def _tuning_summary(m: dict) -> list[str]:
+    t = m.get("tuning")
+    if not t:
+        return []
+    p = m["mlp"]["params"]
+    return [f"MLP settings: candidate #{t['chosen']} of {len(t['candidates'])} "
+            f"(hidden {tuple(p['hidden_layer_sizes'])}, alpha {p['alpha']:g}, {p['solver']}); "
+            f"untuned default's CV MAE {t['default_cv_mae_mean']:.3f}; search "
+            f"{t['search_seconds']} s ({t['search_cpu_seconds']} s CPU)"]
+
+
 def summary(manifest: dict) -> str:
     """The short table printed at the end of a build."""
     m = manifest["metrics"]
@@ -208,7 +219,8 @@ def summary(manifest: dict) -> str:
              f"{mlp['holdout']['mae']:>13.3f} {mlp['holdout']['rmse']:>14.3f}",
              f"{'Ridge':<8} {ridge['cv_mae_mean']:>9.3f} ± {ridge['cv_mae_std']:.3f} "
              f"{ridge['holdout']['mae']:>13.3f} {ridge['holdout']['rmse']:>14.3f}",
-             f"MLP CV MAE is {100 * m['cv_mae_improvement_over_ridge']:.1f} % below Ridge's", "",
+             f"MLP CV MAE is {100 * m['cv_mae_improvement_over_ridge']:.1f} % below Ridge's",
+             *_tuning_summary(m), "",
              f"{'artifact':<16} {'runtime':<15} {'bytes':>7} {'max abs err':>12} "
              f"{'mean abs err':>12} {'hold-out MAE':>12}  parity"]
     arts = manifest["artifacts"]

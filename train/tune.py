@@ -27,7 +27,7 @@ from train.model import MLP_PARAMS, make_mlp_pipeline
 # The search space, as overrides of MLP_PARAMS (sklearn ParameterGrid format: a list of
 # sub-grids). lbfgs is full-batch and has no learning rate, so the learning rate is searched
 # with adam, whose early stopping on the training loss needs a looser tolerance than lbfgs's.
-# Kept small on purpose: 13 candidates x 5 folds fit in about 25 s of CPU on this machine.
+# Kept small on purpose: 13 candidates x 5 folds take about 20 s of CPU on this machine.
 MLP_GRID: list[dict] = [
     {"solver": ["lbfgs"], "hidden_layer_sizes": [(8,), (16,), (32, 16)],
      "alpha": [3.0, 10.0, 30.0]},
@@ -41,7 +41,7 @@ N_JOBS = max(1, min(2, os.cpu_count() or 1))
 @dataclass
 class CVScore:
     """One model's K-fold result on the training split."""
-    params: dict
+    params: dict               # the MLP settings searched ({} for other models)
     fold_mae: np.ndarray       # [K], in fold order
     oof_pred: np.ndarray       # [n_train]: each row predicted by the fold model that did not see it
     cpu_seconds: float         # summed fit+predict CPU time over the folds (load-independent)
@@ -96,14 +96,14 @@ def candidate_params(grid: list[dict] | None = None) -> list[dict]:
 
 
 def _fit_fold(pipeline: Pipeline, X, y, train_idx, test_idx):
-    # Runs in a worker process, where the caller's warning filters do not apply: a fit that
-    # stops at max_iter is still a valid candidate and is scored like any other.
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    t0 = time.process_time()
-    with single_threaded_blas():
+    # Usually runs in a worker process, where the caller's warning filters do not apply: a
+    # fit that stops at max_iter is still a valid candidate and is scored like any other.
+    with warnings.catch_warnings(), single_threaded_blas():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.process_time()
         model = clone(pipeline).fit(X[train_idx], y[train_idx])
         pred = model.predict(X[test_idx])
-    return pred, time.process_time() - t0
+        return pred, time.process_time() - t0
 
 
 def cross_validate(pipelines: list[Pipeline], X: np.ndarray, y: np.ndarray,
@@ -124,8 +124,7 @@ def cross_validate(pipelines: list[Pipeline], X: np.ndarray, y: np.ndarray,
             oof[test_idx] = pred
             fold_mae[f] = np.mean(np.abs(pred - y[test_idx]))
             seconds += sec
-        params = pipeline[-1].get_params() if isinstance(pipeline, Pipeline) else {}
-        scores.append(CVScore(params, fold_mae, oof, seconds))
+        scores.append(CVScore({}, fold_mae, oof, seconds))
     return scores
 
 
@@ -140,7 +139,7 @@ def search_mlp(X: np.ndarray, y: np.ndarray, folds, seed: int,
     t0 = time.perf_counter()
     scores = cross_validate([make_mlp_pipeline(seed, **p) for p in params], X, y, folds, n_jobs)
     for s, p in zip(scores, params):
-        s.params = p          # the settings as searched, not sklearn's full get_params()
+        s.params = p
     chosen = min(range(len(scores)), key=lambda i: (scores[i].mean, i))
     return SearchResult(scores, chosen, 0, folds, time.perf_counter() - t0)
 
