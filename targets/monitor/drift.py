@@ -43,6 +43,12 @@ def _num(x) -> float | None:
     return x if np.isfinite(x) else None
 
 
+# Simulated PSI thresholds, shared by every monitor in the process (same training bins, same
+# window size -> same threshold): a reload to a known version or a second monitor costs nothing.
+_PSI_LIMITS: dict[tuple, float] = {}
+_PSI_LIMITS_LOCK = threading.Lock()
+
+
 def simulated_psi_threshold(train_counts: np.ndarray, n: int, alpha: float,
                             simulations: int = PSI_SIMULATIONS, seed: int = 0) -> float:
     """(1 - alpha) quantile of PSI when window (n) and training sample come from one population.
@@ -118,7 +124,6 @@ class DriftMonitor:
         self._seen = 0        # rows observed since start
         self._lock = threading.Lock()
         self._cache: tuple[int, dict] | None = None
-        self._psi_limits: dict[tuple[str, int], float] = {}
         self.psi_simulations = psi_simulations
         grid, g = [], self.min_count
         while g < self.window:
@@ -168,13 +173,23 @@ class DriftMonitor:
         a report while the window fills costs no new simulation.
         """
         grid = max((g for g in self._grid if g <= n), default=self._grid[0])
-        key = (ref.name, grid)
-        limit = self._psi_limits.get(key)
+        key = (tuple(ref.bin_counts.tolist()), grid, self.alpha, self.psi_simulations)
+        limit = _PSI_LIMITS.get(key)
         if limit is None:
             limit = simulated_psi_threshold(ref.bin_counts, grid, self.alpha, self.psi_simulations)
-            self._psi_limits[key] = limit
+            with _PSI_LIMITS_LOCK:
+                if len(_PSI_LIMITS) > 4096:
+                    _PSI_LIMITS.clear()     # bounded; in practice a few versions x 4 sizes x 6
+                _PSI_LIMITS[key] = limit
         m = ref.bin_counts.sum()
         return limit * (1.0 / n + 1.0 / m) / (1.0 / grid + 1.0 / m)
+
+    def warm_up(self) -> None:
+        """Runs every PSI simulation now (≈0.1–0.3 s per feature and window size on one core),
+        so no report pays for it later. Meant for a background thread after loading a model."""
+        for ref in self.numeric:
+            for g in self._grid:
+                self.psi_threshold(ref, g)
 
     def report(self) -> dict:
         """The drift report: JSON-serialisable, same shape whatever the state of the window."""
