@@ -134,6 +134,16 @@ def test_offline_install_and_run_on_this_machine(edge_bundle, golden, host_liter
     assert np.abs(pred - host_litert).max() <= 1e-6
     assert np.abs(pred.astype(np.float64) - golden.expected).max() <= golden.tolerance
 
+    # The systemd units as install.sh --service writes them: systemd itself finds no fault
+    # (unknown keys and bad values only warn, so the output must be empty too).
+    units = tmp_path / "units"
+    units.mkdir()
+    for unit in ("mpg-edge.service", "mpg-edge.path"):
+        (units / unit).write_text((top / unit).read_text().replace("@PREFIX@", str(prefix)))
+    checked = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.iterdir()))],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stderr
+
     # An installed runner file changed after the install: verify names it.
     device_py = next(prefix.glob("venv/lib/python3.*/site-packages/targets/edge/device.py"))
     device_py.write_text(device_py.read_text() + "\n# changed\n")
