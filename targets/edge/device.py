@@ -43,9 +43,31 @@ def open_model(bundle_path: str | None):
     bundle = open_bundle(bundle_path if bundle_path is not None else default_bundle())
     model = bundle.artifact("tflite_float32")        # raises UserError if tampered
     if os.environ.get(INTERPRETER_ENV) == "tensorflow":
-        return bundle, _full_tensorflow_runner(model)
-    from targets.runtimes import LiteRTRunner
-    return bundle, LiteRTRunner(model)
+        runner = _full_tensorflow_runner(model)
+    else:
+        from targets.runtimes import LiteRTRunner
+        runner = LiteRTRunner(model)
+    _warm_up_quietly(runner, len(bundle.features))
+    return bundle, runner
+
+
+def _warm_up_quietly(runner, width: int) -> None:
+    """Runs one row so the interpreter plans its tensors now, with native stderr muted.
+
+    LiteRT's C++ logs "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to file
+    descriptor 2 on the first run; stderr is where the runner reports bad rows, so that line
+    would sit among them. A real failure still raises, with its message, after fd 2 is back.
+    """
+    import numpy as np
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        runner.predict(np.zeros((1, width), dtype=np.float32))
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _full_tensorflow_runner(model: Path):
