@@ -126,6 +126,9 @@ def test_every_kind_of_bad_csv_row_is_reported_and_skipped(bundle_dir):
                  "model_year", "origin"]:
         assert f"{name}: " in errs[13]
     assert "predicted 4 of 13 rows" in proc.stderr and "9 bad row(s) skipped" in proc.stderr
+    # stderr holds the runner's own reports only (no native library log lines among them)
+    assert all(l.startswith(("line ", "note: ", "warning: ", "mpg-edge: "))
+               for l in proc.stderr.splitlines()), proc.stderr
 
 
 def test_every_kind_of_bad_json_line_is_reported_and_skipped(bundle_dir):
