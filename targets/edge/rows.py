@@ -83,7 +83,7 @@ class FeatureSchema:
         bad_rows = np.flatnonzero(problems.any(axis=1))
         messages = {int(r): [self._message(int(c), int(problems[r, c]), X[r, c])
                              for c in np.flatnonzero(problems[r])] for r in bad_rows}
-        return problems.any(axis=1) == False, messages  # noqa: E712 (numpy elementwise)
+        return ~problems.any(axis=1), messages
 
     def _message(self, col: int, code: int, value: float) -> str:
         f = self.features[col]
@@ -167,8 +167,9 @@ class CsvParser:
             nums.append(n)
             raw.append(lines[offset])
         if not rows:
-            return _chunk(np.zeros((0, len(self.schema.names))), np.zeros((0, 7), bool), nums,
-                          raw, errors, self.schema)
+            width = len(self.schema.names)
+            return _chunk(np.zeros((0, width)), np.zeros((0, width), bool), nums, raw, errors,
+                          self.schema)
         text = np.char.strip(np.array(rows, dtype=str))
         missing = np.isin(text, MISSING_TOKENS)
         try:
