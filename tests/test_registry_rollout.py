@@ -166,16 +166,20 @@ def test_reload_under_load_never_mixes_versions(registry):
     for t in threads:
         t.start()
     try:
-        versions = []
+        versions, seconds = [], []
         for target in (b, a, b, a, b, a):
             set_current(dist, target)
-            versions.append(slot.reload().current)
+            result = slot.reload()
+            versions.append(result.current)
+            seconds.append(result.seconds)
             time.sleep(0.05)
     finally:
         stop.set()
         for t in threads:
             t.join(10)
         set_current(dist, b)
+    print(f"6 reloads under 4 predicting threads: load+swap {min(seconds):.3f}-{max(seconds):.3f} s; "
+          f"requests per version {seen}; failures {len(failures)}")
     assert failures == []
     assert versions == [manifest_of(dist, n)["model"]["version"] for n in (b, a, b, a, b, a)]
     assert set(seen) == set(expected) and min(seen.values()) > 0
