@@ -270,25 +270,40 @@ def _bundle_files(root: Path) -> list[Path]:
     return files + [root / MANIFEST]
 
 
-def _listed_entries(manifest: dict) -> dict[str, dict]:
-    """Every manifest entry that carries a sha256: artifacts and packages, by relative path."""
-    entries = {}
-    for section in ("artifacts", "packages"):
-        for entry in (manifest.get(section) or {}).values():
-            if isinstance(entry, dict) and "path" in entry and "sha256" in entry:
-                entries[entry["path"]] = entry
+def _listed_entries(manifest: dict, is_file: Callable[[str], bool]) -> dict[str, dict]:
+    """Every manifest entry with a sha256 of one file, by relative path: all artifacts, and the
+    packages' files at any depth (a package may also name a folder, hashed as a tree by its
+    packer: not a single object, so it is left to that packer's own check)."""
+    entries = {e["path"]: e for e in manifest["artifacts"].values()}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("path"), str) and "sha256" in node and is_file(node["path"]):
+                entries.setdefault(node["path"], node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(manifest.get("packages") or {})
     return entries
 
 
 def _check_remote(client, version: S3Url, manifest: dict) -> int:
     """Re-reads every listed object from S3 and compares its sha256 with the manifest."""
-    for rel, entry in _listed_entries(manifest).items():
+    keys = {k[len(version.key):] for k in list_keys(client, version)}
+    listed = _listed_entries(manifest, lambda rel: rel in keys)
+    missing = sorted(rel for rel in listed if rel not in keys)
+    if missing:
+        raise UserError(f"{version.child(missing[0])}: listed in the manifest but not in S3; "
+                        f"not published")
+    for rel, entry in listed.items():
         obj = version.child(rel)
         digest = object_sha256(client, obj)
         if digest != entry["sha256"]:
             raise UserError(f"{obj} does not match its sha256 in the manifest (expected "
                             f"{entry['sha256'][:12]}…, found {digest[:12]}…); not published")
-    return len(_listed_entries(manifest))
+    return len(listed)
 
 
 def publish(bundle: str | os.PathLike, dest: str, client=None,
@@ -405,9 +420,9 @@ def fetch_bundle(url: str, cache_dir: str | os.PathLike | None = None, client=No
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=final.parent))
     try:
-        listed = _listed_entries(manifest)
         keys = [k for k in list_keys(client, version) if not k.endswith("/")]
         rels = {_safe_relative(k[len(version.key):], version) for k in keys}
+        listed = _listed_entries(manifest, lambda rel: rel in rels)
         missing = sorted(set(listed) - rels)
         if missing:
             raise UserError(f"{version.child(missing[0])}: listed in the manifest but not in S3")
