@@ -252,3 +252,16 @@ def test_runner_imports_only_numpy_and_litert(bundle_dir, tmp_path):
     forbidden = {"tensorflow", "onnxruntime", "sklearn", "pandas", "scipy", "train", "export",
                  "skl2onnx", "onnx", "keras", "jax", "fastapi"}
     assert not loaded & forbidden
+
+
+def test_spreadsheet_export_with_bom_and_crlf(bundle_dir, tmp_path):
+    src = tmp_path / "excel.csv"
+    src.write_bytes(b"\xef\xbb\xbf" + (",".join(FEATURES) + "\r\n" + GOOD + "\r\n"
+                                       + "4,97,?,2130,14.5,71,3\r\n").encode())
+    proc = mpg_edge("predict", "--input", str(src), "--bundle", str(bundle_dir))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[0] == ",".join(FEATURES) + ",mpg" and len(out) == 3
+    X = [[4, 97, 88, 2130, 14.5, 71, 3], [4, 97, np.nan, 2130, 14.5, 71, 3]]
+    pred = np.array([l.rsplit(",", 1)[1] for l in out[1:]]).astype(np.float32)
+    assert np.array_equal(pred, litert(bundle_dir, X))
