@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from targets.monitor.drift import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
+from targets.monitor import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
 
 
 def read_log(paths: list[Path], feature_names: list[str]) -> tuple[list, list[str], list[str]]:

@@ -26,10 +26,9 @@ import threading
 
 import numpy as np
 
+from targets.monitor import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
 from targets.monitor.stats import chi2_homogeneity, fisher_exact, ks_2samp, psi
 
-DEFAULT_WINDOW = 500
-DEFAULT_MIN_COUNT = 100   # below this many rows a feature reports "not enough data"
 DEFAULT_FAMILY_ALPHA = 0.05
 PSI_EPS = 1e-4
 PSI_SIMULATIONS = 20_000
