@@ -346,3 +346,34 @@ def test_cli_refuses_a_tampered_or_missing_report(bundle_copy):
     r = run_cli("report", str(bundle_copy), timeout=60)
     assert r.returncode == 1 and "has no model report" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_figures_on_odd_data_stay_valid_json():
+    """A constant column has no correlation (null, not NaN); an empty slice has no MAE and is
+    never flagged; a slice far worse than the rest is."""
+    from train.data import Dataset
+    from train.report import data_figures
+    from train.report_slices import slice_errors
+
+    rng = np.random.default_rng(0)
+    n = 60
+    X = np.column_stack([np.full(n, 4.0), rng.uniform(70, 300, n), rng.uniform(50, 200, n),
+                         rng.uniform(1800, 4500, n), rng.uniform(10, 20, n),
+                         rng.integers(70, 83, n).astype(float), np.where(np.arange(n) < 50, 1.0, 3.0)])
+    y = rng.uniform(10, 40, n)
+    figures = data_figures(Dataset(X, y, [""] * n, "0" * 64, "synthetic"))
+    json.dumps(figures, allow_nan=False)
+    cols = figures["correlation"]["columns"]
+    assert figures["correlation"]["matrix"][0][cols.index("cylinders")] is None
+    assert figures["columns"]["horsepower"]["missing"] == 0
+
+    pred = y + np.where(X[:, 6] == 3, 5.0, 0.5)          # Japan (10 rows) is 10x worse
+    s = slice_errors(X, {"cv": (X, y, pred)})
+    json.dumps(s, allow_nan=False)
+    rows = {(r["by"], r["label"]): r["cv"] for r in s["rows"]}
+    assert rows[("origin", "Europe")] == {"count": 0, "mae": None, "ratio": None, "flagged": False}
+    assert rows[("horsepower", "missing")]["count"] == 0
+    assert rows[("origin", "Japan")]["flagged"] and not rows[("origin", "USA")]["flagged"]
+    assert rows[("origin", "Japan")]["mae"] == pytest.approx(5.0)
+    assert s["overall"]["cv"]["mae"] == pytest.approx((50 * 0.5 + 10 * 5.0) / 60)
+    assert s["flagged"] == ["origin=Japan (cv, n=10)"]

@@ -44,10 +44,13 @@ def data_figures(ds: Dataset) -> dict:
     for i in range(n):
         for j in range(i + 1, n):
             both = ~np.isnan(table[:, i]) & ~np.isnan(table[:, j])
-            matrix[i, j] = matrix[j, i] = np.corrcoef(table[both, i], table[both, j])[0, 1]
+            with np.errstate(invalid="ignore", divide="ignore"):   # a constant column
+                matrix[i, j] = matrix[j, i] = np.corrcoef(table[both, i], table[both, j])[0, 1]
     return {"rows": len(ds), "columns": summary,
+            # null where a column is constant (no correlation defined): JSON has no NaN
             "correlation": {"columns": CORRELATION_COLUMNS, "method": "Pearson, pairwise complete",
-                            "matrix": [[float(v) for v in row] for row in matrix]},
+                            "matrix": [[None if np.isnan(v) else float(v) for v in row]
+                                       for row in matrix]},
             "notes_count": len(ds.notes)}
 
 
@@ -73,7 +76,8 @@ def draw_plots(out: Path, ds: Dataset, trained: TrainedModel, figures: dict,
     img = out / IMG_DIR
     return {
         "distributions": rp.distributions(ds.X, ds.y, img / "distributions.png"),
-        "correlation": rp.correlation(np.array(figures["data"]["correlation"]["matrix"]),
+        "correlation": rp.correlation(np.array(figures["data"]["correlation"]["matrix"],
+                                               dtype=float),
                                       CORRELATION_COLUMNS, img / "correlation.png"),
         "mpg_vs_weight": rp.mpg_against(ds.X, ds.y, FEATURE_NAMES.index("weight"),
                                         img / "mpg_vs_weight.png"),

@@ -100,7 +100,7 @@ def mpg_against(X: np.ndarray, y: np.ndarray, column: int, path: Path,
 def tuning(labels: list[str], means: np.ndarray, stds: np.ndarray, chosen: int, default: int,
            ridge_mean: float, path: Path) -> Path:
     order = np.argsort(means, kind="stable")[::-1]       # best at the top
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(labels) + 1.6))
+    fig, ax = plt.subplots(figsize=(9, max(3.2, 0.32 * len(labels) + 1.6)))
     colours = ["#d62728" if i == chosen else "#2ca02c" if i == default else "#7f7f7f"
                for i in order]
     ax.barh(range(len(order)), means[order], xerr=stds[order], color=colours, alpha=0.85,
