@@ -32,12 +32,16 @@ class LiteRTRunner:
 
     def __init__(self, path: Path, threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
-        import importlib.metadata as md
         self._interp = Interpreter(model_path=str(path), num_threads=threads)
         self._in = self._interp.get_input_details()[0]["index"]
         self._out = self._interp.get_output_details()[0]["index"]
         self._rows = -1
-        self.version = md.version("ai-edge-litert")
+
+    @property
+    def version(self) -> str:
+        # Read on demand: importlib.metadata costs tens of ms of the edge runner's cold start.
+        import importlib.metadata as md
+        return md.version("ai-edge-litert")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if X.shape[0] != self._rows:  # re-plan only when the batch size changes
