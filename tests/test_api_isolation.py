@@ -96,3 +96,16 @@ def test_missing_bundle_is_one_line(tmp_path):
 
 def test_bad_flags_are_one_line(bundle_dir):
     assert "--workers" in _serve_fails(bundle_dir, "--workers", "0")
+
+
+def test_port_in_use_is_one_line(bundle_dir):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--bundle", str(bundle_dir), "--port", str(port), timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"mpgpack serve: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another --port or stop what uses it"]

@@ -19,6 +19,7 @@ def _serve(args) -> int:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.max_batch < 1 or args.max_body_bytes < 1024:
         raise UserError("--max-batch must be >= 1 and --max-body-bytes >= 1024")
+    _check_port_free(args.host, args.port)
     import uvicorn
     configure_logging()
     if args.bundle and str(args.bundle).startswith("s3://"):
@@ -53,6 +54,25 @@ def _serve(args) -> int:
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A taken port is a user mistake: say so in one line, before loading anything."""
+    import socket
+
+    from mpgpack.errors import UserError
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UserError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}; "
+                            "choose another --port or stop what uses it") from None
 
 
 def _predict(args) -> int:
