@@ -47,4 +47,5 @@ if [ ! -f targets/web/node_modules/.package-lock.json ] || \
   say "installing npm packages in targets/web"
   (cd targets/web && npm ci --no-audit --no-fund --loglevel=error)
 fi
+bash scripts/setup_airflow.sh   # Airflow in its own .venv-airflow, for dags/ (MPGPACK_SKIP_AIRFLOW=1: skip)
 say "ready (.venv/bin/mpgpack --help)"
