@@ -383,3 +383,12 @@ def test_publish_to_a_local_registry_folder(bundle_dir, manifest, tmp_path):
     name = f"mpg-{manifest['model']['version']}"
     assert (tmp_path / "registry" / "CURRENT").read_text().strip() == name
     assert open_bundle(tmp_path / "registry").verify()
+
+
+def test_s3_benchmark_prints_its_figures(bundle_dir):
+    proc = subprocess.run([sys.executable, "-m", "storage.bench", str(bundle_dir), "--repeat", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split("  ")[0].strip(): line.split()[-3:] for line in proc.stdout.splitlines()[2:]}
+    assert set(rows) == {"publish", "cold fetch", "warm fetch", "cold serve (start -> ready)"}
+    assert all(0 < float(v) < 120 for values in rows.values() for v in values)
