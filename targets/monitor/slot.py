@@ -51,17 +51,21 @@ class ModelSlot(Generic[T]):
     version_of(model) -> str names a model's version (default: model.version).
     source: a bundle folder or a registry folder; a registry is re-resolved through its
     CURRENT pointer on every reload, so `mpgpack build` / `mpgpack rollback` + reload switches.
+    resolve(source) -> Path turns the source into a local bundle folder (default:
+    targets.bundle.resolve_bundle_path; for `s3://…` pass the storage module's fetch, which
+    re-reads the remote pointer and returns the verified local copy).
     """
 
     def __init__(self, loader: Callable[[Path], T], source: str | os.PathLike | None,
-                 version_of: Callable[[T], str] = lambda m: m.version):
-        self._loader, self._version_of = loader, version_of
+                 version_of: Callable[[T], str] = lambda m: m.version,
+                 resolve: Callable[[str | os.PathLike | None], Path] = resolve_bundle_path):
+        self._loader, self._version_of, self._resolve = loader, version_of, resolve
         self.source = source
         self._reload_lock = threading.Lock()
         self.reloads = 0
         self.failed_reloads = 0
         self.last_reload: ReloadResult | None = None
-        self._current: T = loader(resolve_bundle_path(source))
+        self._current: T = loader(resolve(source))
 
     @property
     def current(self) -> T:
@@ -80,7 +84,7 @@ class ModelSlot(Generic[T]):
         """
         with self._reload_lock:
             started = time.perf_counter()
-            path = resolve_bundle_path(self.source if source is None else source)
+            path = self._resolve(self.source if source is None else source)
             previous = self._version_of(self._current)
             try:
                 model = self._loader(path)
