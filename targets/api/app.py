@@ -310,8 +310,13 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
 
     # ---- the web page (built by the web target into the bundle), below every API route ----
     if has_web:
+        api_routes = list(app.router.routes)
+        report = bundle.path / "report"
+        if (report / "index.html").is_file():  # the model report the page links to
+            app.router.routes.append(SiteMount("/report", StaticFiles(directory=report, html=True),
+                                               name="report", api_routes=api_routes))
         app.router.routes.append(SiteMount("/", StaticFiles(directory=web, html=True), name="web",
-                                           api_routes=list(app.router.routes)))
+                                           api_routes=api_routes))
     else:
         @app.get("/", tags=["service"], summary="Where to go from here")
         async def index() -> JsonResponse:

@@ -114,7 +114,7 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
     if site.exists():
         shutil.rmtree(site)
     (site / "model").mkdir(parents=True)
-    built = run_esbuild(site)
+    built = run_esbuild(site.resolve())  # build.mjs runs in targets/web
     backends = sorted(o["entry"][len("backend_"):-len(".js")] for o in built["outputs"].values()
                       if (o["entry"] or "").startswith("backend_"))
 
