@@ -128,7 +128,8 @@ def s3_errors(client, url: S3Url | str, action: str):
             raise UserError(f"{action} {url}: bucket '{bucket}' does not exist at "
                             f"{_endpoint(client)}") from None
         if code in ("NoSuchKey", "404"):
-            raise UserError(f"{action} {url}: no such object") from None
+            hint = " (nothing has been published under this prefix)" if action == "following" else ""
+            raise UserError(f"{action} {url}: no such object{hint}") from None
         raise UserError(f"{action} {url}: S3 error {code or status}: "
                         f"{err.get('Message', exc)}") from None
     except (exc_mod.NoCredentialsError, exc_mod.PartialCredentialsError) as exc:
