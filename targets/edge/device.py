@@ -84,7 +84,10 @@ def _full_tensorflow_runner(model: Path):
             self._in = self._interp.get_input_details()[0]["index"]
             self._out = self._interp.get_output_details()[0]["index"]
             self._rows = -1
-            self.version = tf.__version__
+
+        @property
+        def version(self) -> str:
+            return tf.__version__
 
     return FullTensorFlowRunner(model)
 
