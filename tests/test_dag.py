@@ -20,6 +20,13 @@ from tests.test_s3 import (ACCESS_KEY, BUCKET, SECRET_KEY, assert_predicts_golde
 
 AIRFLOW_VENV = REPO / ".venv-airflow" / "bin"
 DAG_FILE = REPO / "dags" / "mpg_retrain.py"
+ADMIN_TOKEN = "dag-test-admin-token"
+
+
+def _api_has_admin_reload() -> bool:
+    """Whether the committed API has POST /admin/reload (wired by the MLOps-loop issue)."""
+    return subprocess.run(["git", "-C", str(REPO), "grep", "-q", "admin/reload", "HEAD", "--",
+                           "targets/api/*.py"], capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -110,30 +117,45 @@ def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
     env = {**airflow_env, **aws, "MPGPACK_DAG_DATA": f"s3://{BUCKET}/incoming/",
            "MPGPACK_DAG_REGISTRY": registry, "MPGPACK_DAG_WORK": str(tmp_path / "work"),
            "MPGPACK_CACHE": str(tmp_path / "cache")}
-    rc, log, seconds = _run_dag(env, tmp_path / "dag.log")
-    print(f"DAG run (S3 data -> build -> verify -> S3 publish): {seconds:.1f} s")
-    assert rc == 0, _task_states(log) + log[-4000:]
-    assert f"new data: s3://{BUCKET}/incoming/2026-02-auto-mpg.csv" in log
-    assert "no API URL configured" in log
+    # The API serves today's version straight from S3 while the DAG runs. Once the API has
+    # POST /admin/reload, the DAG asks it to reload and it must then serve the new version.
+    reload_wired = _api_has_admin_reload()
+    api_env = {**os.environ, **aws, "MPGPACK_CACHE": str(tmp_path / "api-cache"),
+               "MPGPACK_ADMIN_TOKEN": ADMIN_TOKEN}
+    with served(f"{registry}current", api_env) as (base, _):
+        assert served_version(base) == manifest["model"]["version"]
+        if reload_wired:
+            env.update({"MPGPACK_API_URL": base, "MPGPACK_ADMIN_TOKEN": ADMIN_TOKEN})
+        rc, log, seconds = _run_dag(env, tmp_path / "dag.log")
+        print(f"DAG run (S3 data -> build -> verify -> S3 publish): {seconds:.1f} s")
+        assert rc == 0, _task_states(log) + log[-4000:]
+        assert f"new data: s3://{BUCKET}/incoming/2026-02-auto-mpg.csv" in log
 
-    current = s3.get_object(Bucket=BUCKET, Key="models/mpg/current")["Body"].read().decode()
-    new = current.split("\n")[0]
-    assert new != old and new.startswith("mpg-")
-    assert f"-> {new} (was {old})" in log
+        current = s3.get_object(Bucket=BUCKET, Key="models/mpg/current")["Body"].read().decode()
+        new = current.split("\n")[0]
+        assert new != old and new.startswith("mpg-")
+        assert f"-> {new} (was {old})" in log
 
-    # the published version is the one trained on the new file, and it verifies from S3
-    proc = run_cli("verify", f"{registry}current",
-                   env={**os.environ, **aws, "MPGPACK_CACHE": str(tmp_path / "verify-cache")})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "verify: OK" in proc.stdout
-    fetched = tmp_path / "verify-cache" / "s3" / BUCKET / "models" / "mpg" / new
-    published = json.loads((fetched / "manifest.json").read_text())
-    assert published["data"]["sha256"] == hashlib.sha256(new_csv.read_bytes()).hexdigest()
-    assert published["data"]["rows"] == len(rows) - 20
-    with served(f"{registry}current", {**os.environ, **aws,
-                                       "MPGPACK_CACHE": str(tmp_path / "serve-cache")}) as (base, _):
-        assert served_version(base) == published["model"]["version"]
-        assert_predicts_golden(base, fetched)
+        # the published version is the one trained on the new file, and it verifies from S3
+        proc = run_cli("verify", f"{registry}current",
+                       env={**os.environ, **aws, "MPGPACK_CACHE": str(tmp_path / "verify-cache")})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "verify: OK" in proc.stdout
+        fetched = tmp_path / "verify-cache" / "s3" / BUCKET / "models" / "mpg" / new
+        published = json.loads((fetched / "manifest.json").read_text())
+        assert published["data"]["sha256"] == hashlib.sha256(new_csv.read_bytes()).hexdigest()
+        assert published["data"]["rows"] == len(rows) - 20
+        if reload_wired:
+            assert f"{base}/admin/reload: " in log
+            assert served_version(base) == published["model"]["version"]
+            assert_predicts_golden(base, fetched)
+        else:
+            assert "no API URL configured" in log
+    if not reload_wired:       # a restarted API serves the new version
+        with served(f"{registry}current", {**api_env, "MPGPACK_CACHE": str(tmp_path / "c2")}) \
+                as (base, _):
+            assert served_version(base) == published["model"]["version"]
+            assert_predicts_golden(base, fetched)
 
     # Run again: the newest file is now the current version's data, so nothing new: skipped.
     rc, log, _ = _run_dag(env, tmp_path / "dag-again.log")
