@@ -18,6 +18,7 @@ config and credentials files; AWS_ENDPOINT_URL for a non-AWS server). boto3 is t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -335,7 +336,6 @@ def publish(bundle: str | os.PathLike, dest: str, client=None,
     if existing:
         # Immutable versions: a complete copy is there already; check it instead of
         # overwriting files a reader may be downloading right now.
-        import json
         remote_raw = read_bytes(client, manifest_url)
         remote_manifest = json.loads(remote_raw)
         checked = _check_remote(client, version, remote_manifest)
@@ -414,7 +414,6 @@ def fetch_bundle(url: str, cache_dir: str | os.PathLike | None = None, client=No
         except UserError:
             pass                                    # a damaged cache is downloaded again
 
-    import json
     manifest = json.loads(remote_manifest)
     if manifest.get("model", {}).get("version") and f"mpg-{manifest['model']['version']}" != name:
         raise UserError(f"{manifest_url} describes mpg-{manifest['model']['version']}, not {name}")
