@@ -1,13 +1,7 @@
 """The ratios the issues promised, computed from one run's results (never typed in)."""
 from __future__ import annotations
 
-
-def _get(d: dict, *keys):
-    for k in keys:
-        if not isinstance(d, dict) or k not in d:
-            return None
-        d = d[k]
-    return d
+from benchmarks.report import _get  # one lookup helper
 
 
 def ratios(results: dict) -> dict:
@@ -24,7 +18,7 @@ def ratios(results: dict) -> dict:
     if api and base:
         for conc in sorted(set(api) & set(base), key=int):
             a, b = api[conc]["requests_per_s"], base[conc]["requests_per_s"]
-            out[f"API throughput vs baseline, {conc} clients"] = {
+            out[f"API throughput vs baseline, single car, {conc} client{'s' if conc != '1' else ''}"] = {
                 "value": a / b, "text": f"{a:,.0f} vs {b:,.0f} req/s: {a / b:.1f}×"}
     cold = results.get("cold_start", {})
     edge, tf = cold.get("edge runner (LiteRT)"), cold.get("edge runner (full TensorFlow)")

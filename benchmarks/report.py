@@ -61,6 +61,14 @@ def _plots(results: dict, out: Path) -> list[str]:
     return written
 
 
+def _get(d: dict, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -109,9 +117,30 @@ def markdown(results: dict, plots: list[str]) -> str:
         lines += _table(["server", "clients", "req/s", "p50", "p99", "errors"], rows)
         if s.get("notes"):
             lines += [s["notes"], ""]
-    if results.get("browser"):
-        lines += ["## Browser (TF.js in headless Chromium)", "", "```json",
-                  json.dumps(results["browser"], indent=1)[:4000], "```", ""]
+    batch = _get(results, "service", "hundred_cars_per_request") or {}
+    if batch:
+        lines += ["100 cars per request:", ""]
+        rows = [[server, conc, f"{r['requests_per_s']:,.0f}", f"{r['cars_per_s']:,.0f}",
+                 f"{r['p50_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", r.get("errors", 0)]
+                for server, runs in batch.items() for conc, r in runs.items()]
+        lines += _table(["server", "clients", "req/s", "cars/s", "p50", "p99", "errors"], rows)
+    if results.get("edge_csv"):
+        lines += ["## Edge runner, CSV throughput", ""]
+        rows = [[n, f"{r['rows']:,}", f"{r['wall_s']:.2f} s", f"{r['rows_per_s_wall']:,.0f}",
+                 f"{r['rows_per_s_runner']:,.0f}"] for n, r in results["edge_csv"].items()]
+        lines += _table(["runner (one core)", "rows", "wall, start to exit", "rows/s (wall)",
+                         "rows/s (runner's own count)"], rows)
+    b = results.get("browser")
+    if b:
+        lines += [f"## Browser: TF.js in headless {b.get('browser', 'Chromium')}", ""]
+        rows = [[name, r["first_load"]["requests"], f"{r['first_load']['bytes_gzip'] / 1024:,.1f} KB",
+                 f"{r['first_load']['bytes_raw'] / 1024:,.1f} KB", f"{r['first_prediction_ms']:.0f} ms",
+                 f"{r['model_load_ms']:.0f} ms", f"{r['predict_1_row_ms']:.3f} ms",
+                 f"{r['predict_1000_rows_ms']:.2f} ms"] for name, r in b["backends"].items()]
+        lines += _table(["backend", "requests", "first load (gzip)", "raw", "navigation → first prediction",
+                         "model load", "1 prediction (median)", "1,000 rows (median)"], rows)
+        lines += [f"Default backend: {b.get('default_backend')}. Repeat visit through the service worker: "
+                  f"first prediction in {b.get('repeat_visit', {}).get('first_prediction_ms', float('nan')):.0f} ms.", ""]
     if results.get("errors"):
         lines += ["## Sections that failed", ""] + [f"- {k}: {v}" for k, v in results["errors"].items()] + [""]
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]

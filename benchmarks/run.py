@@ -17,6 +17,10 @@ SECTIONS = [
     ("parity", "benchmarks.sections:parity_artifacts"),
     ("latency", "benchmarks.sections:latency"),
     ("cold_start", "benchmarks.sections:cold_start_sklearn"),
+    ("api", "benchmarks.targets_bench:api"),
+    ("edge", "benchmarks.targets_bench:edge"),
+    ("browser", "benchmarks.targets_bench:browser"),
+    ("service", "benchmarks.targets_bench:service"),
 ]
 
 
