@@ -12,12 +12,14 @@ def test_bench_quick_writes_every_section(bundle_dir, tmp_path):
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     results = json.loads((out / "results.json").read_text())
     assert results["errors"] == {}
-    for key in ("machine", "parity", "latency", "cold_start", "ratios"):
+    for key in ("machine", "parity", "latency", "cold_start", "ratios", "browser", "service", "edge_csv"):
         assert results[key], key
     assert results["machine"]["cores"] >= 1 and results["machine"]["packages"]["onnxruntime"]
     # parity: every artifact in its runtime, float32 ones within tolerance
     parity = results["parity"]
-    for key in ("onnx (onnxruntime)", "tflite_float32 (ai-edge-litert)", "tfjs (tfjs-node)"):
+    for key in ("onnx (onnxruntime)", "tflite_float32 (ai-edge-litert)", "tfjs (tfjs-node)",
+                "HTTP API (onnxruntime)", "edge runner (LiteRT)", "tfjs in Chromium (cpu)",
+                "tfjs in Chromium (wasm)", "sklearn_float32", "numpy_floor"):
         assert parity[key]["max_abs_error"] <= 1e-4, key
     for key in ("tflite_float16 (ai-edge-litert)", "tflite_int8 (ai-edge-litert)"):
         assert parity[key]["holdout_mae"] > 0
@@ -27,11 +29,26 @@ def test_bench_quick_writes_every_section(bundle_dir, tmp_path):
         assert set(batches) == {"1", "10", "100", "1000", "10000"}
         for b in batches.values():
             assert 0 < b["median_us"] <= b["p99_us"] and b["rows_per_s"] > 0
-    assert results["cold_start"]["sklearn (pickle)"]["peak_rss_mb"] > 50
+    cold = results["cold_start"]
+    assert cold["sklearn (pickle)"]["peak_rss_mb"] > 50
+    for name in ("API (mpgpack serve, 1 worker)", "edge runner (LiteRT)", "edge runner (full TensorFlow)"):
+        assert 0 < cold[name]["first_output_s"] < 60 and cold[name]["peak_rss_mb"] > 5, name
+    # the same runner, with and without TensorFlow: TF's footprint must show
+    assert cold["edge runner (full TensorFlow)"]["peak_rss_mb"] > 2 * cold["edge runner (LiteRT)"]["peak_rss_mb"]
+    servers = results["service"]["servers"]
+    for server in ("mpgpack API", "Flask + sklearn baseline"):
+        assert set(servers[server]) == {"1", "8", "32"}
+        for run in servers[server].values():
+            assert run["errors"] == 0 and run["requests"] > 0 and run["p50_ms"] <= run["p99_ms"]
+    for backend, b in results["browser"]["backends"].items():
+        assert b["first_load"]["bytes_gzip"] < b["first_load"]["bytes_raw"]
+        assert b["first_prediction_ms"] > 0 and b["predict_1_row_ms"] > 0, backend
+    assert "API throughput vs baseline, single car, 32 clients" in results["ratios"]
+    assert "edge cold start: LiteRT vs full TensorFlow" in results["ratios"]
     ratio = results["ratios"]["single-row latency: onnxruntime vs sklearn"]
     assert ratio["value"] > 1
     report = (out / "REPORT.md").read_text()
     assert ratio["text"] in report  # the report shows the run's own numbers
     for plot in results["plots"]:
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {"latency_vs_batch.png", "parity.png"} <= set(results["plots"])
+    assert {"latency_vs_batch.png", "parity.png", "throughput_vs_concurrency.png"} <= set(results["plots"])
