@@ -28,6 +28,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 disable_created_metrics()   # the *_created series double the output and nobody graphs them
 
 REQUEST_ID_HEADER = b"x-request-id"
+MODEL_VERSION_HEADER = b"x-model-version"
 # What we accept as an incoming request id: printable, no spaces, bounded (it lands in logs).
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -103,7 +104,9 @@ def configure_logging(level: str = "info") -> None:
 
 
 class Metrics:
-    """The service's Prometheus metrics, every one labelled with the model version."""
+    """The service's Prometheus metrics, every one labelled with the model version that
+    answered (after a reload, the new version's series start; `model_version` is the default
+    for requests no model answered, e.g. a 404)."""
 
     def __init__(self, model_version: str):
         self.model_version = model_version
@@ -124,25 +127,27 @@ class Metrics:
                                     ["model_version", "feature"], registry=r)
         self._children: dict[tuple, Any] = {}
 
-    def _child(self, metric, *labels):
+    def _child(self, metric, version: str, *labels):
         # labels() does a lock + dict lookup per call; the hot path keeps its own cache.
-        key = (id(metric), labels)
+        key = (id(metric), version, labels)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = metric.labels(self.model_version, *labels)
+            child = self._children[key] = metric.labels(version, *labels)
         return child
 
-    def observe(self, endpoint: str, method: str, status: int, seconds: float, batch: int | None) -> None:
-        self._child(self.requests, endpoint, method, str(status)).inc()
-        self._child(self.latency, endpoint).observe(seconds)
+    def observe(self, endpoint: str, method: str, status: int, seconds: float, batch: int | None,
+                version: str | None = None) -> None:
+        v = version or self.model_version
+        self._child(self.requests, v, endpoint, method, str(status)).inc()
+        self._child(self.latency, v, endpoint).observe(seconds)
         if status >= 400:
-            self._child(self.errors, endpoint, str(status)).inc()
+            self._child(self.errors, v, endpoint, str(status)).inc()
         elif batch:
             # mpg_batch_size_sum is the number of cars predicted; no separate counter needed.
-            self._child(self.batch, endpoint).observe(batch)
+            self._child(self.batch, v, endpoint).observe(batch)
 
-    def flag(self, feature: str, count: int = 1) -> None:
-        self._child(self.out_of_range, feature).inc(count)
+    def flag(self, feature: str, count: int = 1, version: str | None = None) -> None:
+        self._child(self.out_of_range, version or self.model_version, feature).inc(count)
 
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -164,12 +169,15 @@ class ObservabilityMiddleware:
     """Sets scope["request_id"], echoes it as X-Request-ID, records metrics, logs one JSON line.
 
     Endpoints may put the number of cars in scope["mpg.batch"] for the batch-size histogram,
-    and the error message in scope["mpg.error"] for the log line.
+    the error message in scope["mpg.error"] for the log line, and the model version that
+    answered in scope["mpg.version"]; every response carries it as X-Model-Version (for other
+    requests: `current_version()`, the version served when the response starts).
     """
 
-    def __init__(self, app, metrics: Metrics, log_requests: bool = True):
+    def __init__(self, app, metrics: Metrics, log_requests: bool = True, current_version=None):
         self.app = app
         self.metrics = metrics
+        self.current_version = current_version or (lambda: metrics.model_version)
         self.access_log = AccessLog() if log_requests else None
         # Generated ids: a random per-process prefix and a counter; unique across workers and
         # restarts, and far cheaper than a uuid4 per request.
@@ -198,7 +206,10 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
+                version = scope.get("mpg.version") or self.current_version()
+                scope["mpg.version"] = version
+                message["headers"] = [*message.get("headers", ()), rid_header,
+                                      (MODEL_VERSION_HEADER, version.encode())]
             await send(message)
 
         try:
@@ -219,12 +230,13 @@ class ObservabilityMiddleware:
             endpoint = ("unmatched" if route is None else
                         "static" if type(route).__name__ == "Mount" else route.path)
             batch = scope.get("mpg.batch")
-            self.metrics.observe(endpoint, scope["method"], status, seconds, batch)
+            version = scope.get("mpg.version") or self.current_version()
+            self.metrics.observe(endpoint, scope["method"], status, seconds, batch, version)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.write({
                     "ts": round(time.time(), 6), "level": "info", "logger": "mpgpack.access",
                     "request_id": request_id, "method": scope["method"], "path": scope["path"],
-                    "endpoint": endpoint, "status": status,
+                    "endpoint": endpoint, "status": status, "model_version": version,
                     "duration_ms": round(seconds * 1000, 3), "batch": batch,
                     "client": client[0] if client else None, "error": scope.get("mpg.error")})

@@ -122,16 +122,18 @@ def check_admin_token(authorization: str | None, environ=os.environ) -> tuple[in
     return 200, "ok"
 
 
-def install_reload_signal(slot: ModelSlot, signum: int = signal.SIGHUP) -> None:
+def install_reload_signal(slot: ModelSlot, signum: int = signal.SIGHUP,
+                          reload: Callable[[], object] | None = None) -> None:
     """On `signum` (SIGHUP), reload the slot in a background thread.
 
     The handler itself only starts a thread: a signal handler runs between two bytecodes of
     the main thread (the event loop), and loading a model there would stall every request.
-    Call from the main thread (Python's rule for signal.signal).
+    Call from the main thread (Python's rule for signal.signal). `reload` replaces
+    `slot.reload` (e.g. the API's, which also tells its sibling workers).
     """
     def reload_in_background():
         try:
-            slot.reload()
+            (reload or slot.reload)()
         except Exception as exc:    # a bad bundle: keep serving the old one, say why
             log.error("reload on signal failed, still serving %s: %s", slot.version, exc)
 
