@@ -9,7 +9,6 @@ UserError for a bad bundle, in which case the slot keeps the old version.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +46,11 @@ def load_served(path: str | os.PathLike, *, max_batch: int, max_body_bytes: int,
     manifest = bundle.manifest
     drift = DriftMonitor(manifest, window=drift_window)
     if warm_up:
-        # The PSI thresholds are simulated once per process and training-bin set (seconds of
-        # CPU); do it now in the background rather than in the first /monitoring/drift call.
-        threading.Thread(target=drift.warm_up, name="drift-warm-up", daemon=True).start()
+        # The PSI thresholds are simulated once per process and training-bin set (~1 s of CPU,
+        # then cached: a version with the same training bins costs nothing). Done here, before
+        # the version serves: in a background thread it would hold the GIL against requests
+        # for that second, and in the first /monitoring/drift call it would stall the report.
+        drift.warm_up()
     metadata = {
         "model": {k: manifest["model"].get(k) for k in
                   ("name", "version", "created", "git", "estimator", "libraries", "io")},
