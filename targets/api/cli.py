@@ -156,8 +156,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "/v2, GET /metadata, /metrics (Prometheus), /docs; and the web "
                                    "page at / when the bundle has web/index.html. The bundle's "
                                    "sha256s are checked and its golden vectors re-run before the "
-                                   "first request. Needs only the `api` extra (no TensorFlow, no "
-                                   "scikit-learn).")
+                                   "first request. GET /monitoring/drift compares recent inputs "
+                                   "with the training data; POST /admin/reload (token in "
+                                   "$MPGPACK_ADMIN_TOKEN) or SIGHUP to this process switches to the "
+                                   "registry's CURRENT version without dropping a request. Needs "
+                                   "only the `api` extra (no TensorFlow, no scikit-learn).")
     p.add_argument("--bundle", default=None,
                    help="bundle folder, a registry folder with CURRENT, or s3://BUCKET/PREFIX/current "
                         "(needs the s3 extra) (default: dist)")
