@@ -54,13 +54,7 @@ EXAMPLE_CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weig
 def request_bodies(bundle_dir: Path, sizes: tuple[int, ...]) -> dict[int, bytes]:
     """Bodies of 1 car (a plain object) and of N cars ({"instances": [...]}) from golden rows."""
     from targets.bundle import open_bundle
-    bundle = open_bundle(bundle_dir)
-    golden = bundle.golden()
-    names = [f["name"] for f in bundle.features]
-    cars = []
-    for row in golden.X[:max(sizes)]:
-        cars.append({n: (None if v != v else (int(v) if f.get("integer") else float(v)))
-                     for n, v, f in zip(names, row.tolist(), bundle.features)})
+    cars = open_bundle(bundle_dir).golden_cars()[:max(sizes)]
     return {n: json.dumps(cars[0] if n == 1 else {"instances": cars[:n]}).encode() for n in sizes}
 
 

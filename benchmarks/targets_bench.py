@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _golden_cars(bundle: Bundle) -> tuple[list[dict], np.ndarray]:
-    golden = bundle.golden()
-    names = [f["name"] for f in bundle.features]
-    cars = [{n: (None if math.isnan(v) else v) for n, v in zip(names, row)} for row in golden.X.tolist()]
-    return cars, golden.expected
-
-
-def _post(url: str, payload) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
+    return bundle.golden_cars(), bundle.golden().expected
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -43,7 +31,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 def api(bundle: Bundle, quick: bool, peers: bool) -> dict:
     """Cold start + memory of `mpgpack serve` (1 worker, one core) and its parity over HTTP."""
-    from benchmarks.api_load import free_port, stop
+    from benchmarks.api_load import _post, free_port, stop
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cars, expected = _golden_cars(bundle)
@@ -55,14 +43,14 @@ def api(bundle: Bundle, quick: bool, peers: bool) -> dict:
     try:
         while True:
             try:
-                _post(f"{url}/predict", cars[0])
+                _post(f"{url}/predict", json.dumps(cars[0]).encode())
                 break
             except OSError:
                 if proc.poll() is not None or time.perf_counter() - t0 > 120:
                     raise RuntimeError("mpgpack serve did not answer")
                 time.sleep(0.02)
         first = time.perf_counter() - t0
-        preds = _post(f"{url}/predict", {"instances": cars})["predictions"]
+        preds = _post(f"{url}/predict", json.dumps({"instances": cars}).encode(), timeout=60)["predictions"]
         rss = _peak_rss_mb(proc.pid)
     finally:
         stop(proc)

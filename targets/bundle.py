@@ -78,6 +78,13 @@ class Bundle:
             self._verified.add(name)
         return sorted(self._verified)
 
+    def golden_cars(self) -> list[dict]:
+        """The golden inputs as named cars, as a client sends them (null for missing, whole
+        numbers for integer features)."""
+        feats = self.features
+        return [{f["name"]: None if v != v else (int(v) if f.get("integer") else v)
+                 for f, v in zip(feats, row)} for row in self.golden().X.tolist()]
+
     def golden(self) -> Golden:
         data = json.loads(self.artifact("golden").read_text())
         X = np.array([[np.nan if v is None else v for v in row] for row in data["inputs"]],

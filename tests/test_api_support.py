@@ -70,9 +70,7 @@ def running_server(bundle: Path, log_dir: Path, *extra: str, command: list[str] 
 
 def golden_cars(bundle) -> list[dict]:
     """The golden inputs as /predict cars (NaN -> null)."""
-    golden = bundle.golden()
-    names = [f["name"] for f in bundle.features]
-    return [{n: (None if v != v else v) for n, v in zip(names, row.tolist())} for row in golden.X]
+    return bundle.golden_cars()
 
 
 def post_json(url: str, body, timeout: float = 30) -> tuple[int, dict]:
