@@ -77,7 +77,7 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def markdown(results: dict, plots: list[str]) -> str:
     m = results["machine"]
-    lines = [f"# mpgpack benchmark report", "",
+    lines = ["# mpgpack benchmark report", "",
              f"Run {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
              f"Python {m['python']}; bundle `mpg-{results['bundle']['version']}`; "
              f"mode: {'quick' if results['quick'] else 'full'}; took {results['seconds']:.0f} s. "

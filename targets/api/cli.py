@@ -8,7 +8,6 @@ from pathlib import Path
 def _serve(args) -> int:
     import os
     import shutil
-    import sys
     import tempfile
 
     from mpgpack.errors import UserError

@@ -48,7 +48,6 @@ def _json_type(value: Any) -> str:
 
 
 def _feature_message(kind: str, feature: dict, value: Any, err: dict, rules: FeatureRules) -> str | None:
-    name = feature["name"]
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         cats = f"; categories {category_text(feature)}" if feature.get("categories") else ""
         return (f"{show(value)} is outside the allowed range {allowed_range(feature)} "
