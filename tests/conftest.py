@@ -51,3 +51,20 @@ def run_cli(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProce
     """Runs the installed `mpgpack` console script as a user would."""
     return subprocess.run([str(VENV_BIN / "mpgpack"), *args], capture_output=True, text=True,
                           timeout=timeout, cwd=kw.pop("cwd", REPO), **kw)
+
+
+# The session's S3-compatible server (SeaweedFS on 127.0.0.1), shared by the S3 and DAG tests;
+# each test keeps to its own key prefix in the bucket.
+ACCESS_KEY, SECRET_KEY = "mpgpack-test-key", "mpgpack-test-secret"
+BUCKET = "lake"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    from storage.seaweed import SeaweedS3
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), ACCESS_KEY, SECRET_KEY).start()
+    try:
+        server.client().create_bucket(Bucket=BUCKET)
+        yield server
+    finally:
+        server.stop()

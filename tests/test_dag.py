@@ -14,19 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
-from tests.test_s3 import (ACCESS_KEY, BUCKET, SECRET_KEY, assert_predicts_golden, served,
-                           served_version)
+from tests.conftest import ACCESS_KEY, BUCKET, REPO, SECRET_KEY, run_cli
+from tests.test_s3 import assert_predicts_golden, served, served_version
 
 AIRFLOW_VENV = REPO / ".venv-airflow" / "bin"
 DAG_FILE = REPO / "dags" / "mpg_retrain.py"
 ADMIN_TOKEN = "dag-test-admin-token"
-
-
-def _api_has_admin_reload() -> bool:
-    """Whether the committed API has POST /admin/reload (wired by the MLOps-loop issue)."""
-    return subprocess.run(["git", "-C", str(REPO), "grep", "-q", "admin/reload", "HEAD", "--",
-                           "targets/api/*.py"], capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -82,27 +75,16 @@ def _shipped_rows() -> tuple[list[str], list[list]]:
     return ["mpg", *FEATURE_NAMES], rows
 
 
-@pytest.fixture(scope="module")
-def dag_s3(tmp_path_factory):
-    from storage.seaweed import SeaweedS3
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed-dag"), ACCESS_KEY, SECRET_KEY).start()
-    try:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
-    finally:
-        server.stop()
-
-
 def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
-        airflow_env, dag_s3, bundle_dir, manifest, tmp_path, monkeypatch):
+        airflow_env, s3_server, bundle_dir, manifest, tmp_path, monkeypatch):
     from storage.s3 import publish
     aws = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-           "AWS_ENDPOINT_URL": dag_s3.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": s3_server.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_CONFIG_FILE": str(tmp_path / "none"),
            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
     for k, v in aws.items():
         monkeypatch.setenv(k, v)
-    s3 = dag_s3.client()
+    s3 = s3_server.client()
     registry = f"s3://{BUCKET}/models/mpg/"
     publish(bundle_dir, registry)                      # what is serving today
     old = f"mpg-{manifest['model']['version']}"
@@ -117,15 +99,13 @@ def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
     env = {**airflow_env, **aws, "MPGPACK_DAG_DATA": f"s3://{BUCKET}/incoming/",
            "MPGPACK_DAG_REGISTRY": registry, "MPGPACK_DAG_WORK": str(tmp_path / "work"),
            "MPGPACK_CACHE": str(tmp_path / "cache")}
-    # The API serves today's version straight from S3 while the DAG runs. Once the API has
-    # POST /admin/reload, the DAG asks it to reload and it must then serve the new version.
-    reload_wired = _api_has_admin_reload()
+    # The API serves today's version straight from S3 while the DAG runs; the DAG asks it to
+    # reload (POST /admin/reload) and it must then serve the new version.
     api_env = {**os.environ, **aws, "MPGPACK_CACHE": str(tmp_path / "api-cache"),
                "MPGPACK_ADMIN_TOKEN": ADMIN_TOKEN}
     with served(f"{registry}current", api_env) as (base, _):
         assert served_version(base) == manifest["model"]["version"]
-        if reload_wired:
-            env.update({"MPGPACK_API_URL": base, "MPGPACK_ADMIN_TOKEN": ADMIN_TOKEN})
+        env.update({"MPGPACK_API_URL": base, "MPGPACK_ADMIN_TOKEN": ADMIN_TOKEN})
         rc, log, seconds = _run_dag(env, tmp_path / "dag.log")
         print(f"DAG run (S3 data -> build -> verify -> S3 publish): {seconds:.1f} s")
         assert rc == 0, _task_states(log) + log[-4000:]
@@ -145,17 +125,9 @@ def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
         published = json.loads((fetched / "manifest.json").read_text())
         assert published["data"]["sha256"] == hashlib.sha256(new_csv.read_bytes()).hexdigest()
         assert published["data"]["rows"] == len(rows) - 20
-        if reload_wired:
-            assert f"{base}/admin/reload: " in log
-            assert served_version(base) == published["model"]["version"]
-            assert_predicts_golden(base, fetched)
-        else:
-            assert "no API URL configured" in log
-    if not reload_wired:       # a restarted API serves the new version
-        with served(f"{registry}current", {**api_env, "MPGPACK_CACHE": str(tmp_path / "c2")}) \
-                as (base, _):
-            assert served_version(base) == published["model"]["version"]
-            assert_predicts_golden(base, fetched)
+        assert f"{base}/admin/reload: " in log
+        assert served_version(base) == published["model"]["version"]
+        assert_predicts_golden(base, fetched)
 
     # Run again: the newest file is now the current version's data, so nothing new: skipped.
     rc, log, _ = _run_dag(env, tmp_path / "dag-again.log")

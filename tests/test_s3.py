@@ -20,22 +20,7 @@ from pathlib import Path
 import pytest
 
 from mpgpack.errors import UserError
-from tests.conftest import REPO, VENV_BIN, free_port, run_cli
-
-ACCESS_KEY, SECRET_KEY = "mpgpack-test-key", "mpgpack-test-secret"
-BUCKET = "lake"
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    from storage.seaweed import SeaweedS3
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), ACCESS_KEY, SECRET_KEY).start()
-    try:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
-    finally:
-        server.stop()
-
+from tests.conftest import ACCESS_KEY, BUCKET, REPO, SECRET_KEY, VENV_BIN, free_port, run_cli
 
 @pytest.fixture
 def s3_env(s3_server, tmp_path, monkeypatch) -> dict:
