@@ -61,7 +61,7 @@ def _newest_local(folder: Path) -> Path | None:
 
 
 def _newest_s3(prefix: str) -> str | None:
-    from storage.s3 import make_client, parse_s3_url, s3_errors
+    from mpgpack.storage.s3 import make_client, parse_s3_url, s3_errors
     url = parse_s3_url(prefix if prefix.endswith("/") else prefix + "/")
     client = make_client()
     objects = []
@@ -77,9 +77,9 @@ def _newest_s3(prefix: str) -> str | None:
 
 def _current_data_sha256(registry: str) -> str | None:
     """The training-data sha256 of the registry's current version (None when it has none)."""
-    from mpgpack.errors import UserError
-    from storage.s3 import resolve_bundle_arg
-    from targets.bundle import open_bundle
+    from mpgpack.core.errors import UserError
+    from mpgpack.storage.s3 import resolve_bundle_arg
+    from mpgpack.core.bundle import open_bundle
     try:
         return open_bundle(resolve_bundle_arg(registry)).manifest["data"]["sha256"]
     except UserError as exc:
@@ -89,17 +89,17 @@ def _current_data_sha256(registry: str) -> str | None:
 
 def _publish(bundle: str, registry: str) -> dict:
     """Into S3 (pointer written last) or a local registry folder (CURRENT renamed last)."""
-    from storage.s3 import is_s3
+    from mpgpack.storage.s3 import is_s3
     t0 = time.perf_counter()
     if is_s3(registry):
-        from storage.s3 import publish as publish_s3
+        from mpgpack.storage.s3 import publish as publish_s3
         result = publish_s3(bundle, registry)
         name = result.url.rstrip("/").rsplit("/", 1)[-1]
         log.info("published %s (%d objects, %d sha256s re-read); %s -> %s (was %s)",
                  result.url, result.objects, result.checked, result.pointer, name,
                  result.previous)
     else:
-        from storage.local import publish_local
+        from mpgpack.storage.local import publish_local
         name = publish_local(bundle, registry).name
         log.info("published %s/%s; CURRENT -> %s", registry, name, name)
     log.info("publish took %.1f s", time.perf_counter() - t0)
@@ -131,9 +131,9 @@ def mpg_retrain():
     @task
     def find_new_data(params=None) -> dict:
         """The newest data file under `data`, copied into this run's work folder."""
-        from mpgpack.errors import UserError
-        from storage.s3 import download_data, is_s3
-        from targets.bundle import sha256_file
+        from mpgpack.core.errors import UserError
+        from mpgpack.storage.s3 import download_data, is_s3
+        from mpgpack.core.bundle import sha256_file
 
         source = (params or {}).get("data", "")
         if not source:
@@ -166,8 +166,8 @@ def mpg_retrain():
     @task
     def validate(found: dict) -> dict:
         """Against the feature schema: the same loader and checks `mpgpack build` uses."""
-        from mpgpack.errors import UserError
-        from train.data import load_dataset
+        from mpgpack.core.errors import UserError
+        from mpgpack.train.data import load_dataset
         try:
             ds = load_dataset(found["local"])
         except UserError as exc:
@@ -179,8 +179,8 @@ def mpg_retrain():
 
     @task
     def build(valid: dict, params=None) -> str:
-        from export.build import build_bundle, summary
-        from mpgpack.errors import UserError
+        from mpgpack.export.build import build_bundle, summary
+        from mpgpack.core.errors import UserError
         import json
         out = _work_dir() / "builds"
         try:
@@ -193,9 +193,9 @@ def mpg_retrain():
     @task
     def verify_parity(bundle: str) -> str:
         """Re-checks every sha256 and re-runs the golden set in onnxruntime and LiteRT."""
-        from mpgpack.errors import UserError
-        from targets.bundle import open_bundle
-        from targets.verify import verify_bundle
+        from mpgpack.core.errors import UserError
+        from mpgpack.core.bundle import open_bundle
+        from mpgpack.core.verify import verify_bundle
         try:
             rows, ok = verify_bundle(open_bundle(bundle))
         except UserError as exc:
@@ -211,7 +211,7 @@ def mpg_retrain():
 
     @task
     def publish(bundle: str, params=None) -> dict:
-        from mpgpack.errors import UserError
+        from mpgpack.core.errors import UserError
         try:
             return _publish(bundle, params["registry"])
         except UserError as exc:

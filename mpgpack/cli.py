@@ -10,19 +10,19 @@ import importlib
 import sys
 
 from mpgpack import __version__
-from mpgpack.errors import UserError
+from mpgpack.core.errors import UserError
 
 # Each module defines register(subparsers) which adds its parser(s) with set_defaults(run=...).
 COMMAND_MODULES = [
-    "export.cli",          # build, verify
-    "targets.web.cli",     # web
-    "benchmarks.cli",      # bench
-    "targets.edge.cli",    # edge bundle|userland|emulate
-    "targets.api.cli",     # serve, predict
-    "storage.cli",         # publish, fetch (S3)
-    "train.report_cli",    # report
-    "targets.monitor.cli", # monitor (drift report of a prediction log)
-    "export.registry_cli", # versions, rollback
+    "mpgpack.export.cli",          # build, verify
+    "mpgpack.targets.web.cli",     # web
+    "mpgpack.bench.cli",      # bench
+    "mpgpack.targets.edge.cli",    # edge bundle|userland|emulate
+    "mpgpack.targets.api.cli",     # serve, predict
+    "mpgpack.storage.cli",         # publish, fetch (S3)
+    "mpgpack.train.report_cli",    # report
+    "mpgpack.targets.monitor.cli", # monitor (drift report of a prediction log)
+    "mpgpack.export.registry_cli", # versions, rollback
 ]
 
 

@@ -42,10 +42,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # --- npm (TF.js for the page and for the Node parity check) ------------------------------
-if [ ! -f targets/web/node_modules/.package-lock.json ] || \
-   [ targets/web/package-lock.json -nt targets/web/node_modules/.package-lock.json ]; then
-  say "installing npm packages in targets/web"
-  (cd targets/web && npm ci --no-audit --no-fund --loglevel=error)
+if [ ! -f mpgpack/targets/web/node_modules/.package-lock.json ] || \
+   [ mpgpack/targets/web/package-lock.json -nt mpgpack/targets/web/node_modules/.package-lock.json ]; then
+  say "installing npm packages in mpgpack/targets/web"
+  (cd mpgpack/targets/web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 bash scripts/setup_airflow.sh   # Airflow in its own .venv-airflow, for dags/ (MPGPACK_SKIP_AIRFLOW=1: skip)
 say "ready (.venv/bin/mpgpack --help)"

@@ -20,9 +20,9 @@ VENV_BIN = Path(sys.executable).parent
 def bundle_dir(tmp_path_factory) -> Path:
     reuse = os.environ.get("MPGPACK_TEST_BUNDLE")
     if reuse:
-        from targets.bundle import resolve_bundle_path
+        from mpgpack.core.bundle import resolve_bundle_path
         return resolve_bundle_path(reuse)
-    from export.build import build_bundle
+    from mpgpack.export.build import build_bundle
     return build_bundle(out=tmp_path_factory.mktemp("dist"), seed=0)
 
 
@@ -61,7 +61,7 @@ BUCKET = "lake"
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
-    from storage.seaweed import SeaweedS3
+    from mpgpack.storage.seaweed import SeaweedS3
     server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), ACCESS_KEY, SECRET_KEY).start()
     try:
         server.client().create_bucket(Bucket=BUCKET)

@@ -68,7 +68,7 @@ def test_predict_csv_in_batches(server, tmp_path):
 
 def test_standalone_script_uses_only_the_standard_library(server):
     """client.py runs as a plain script with `python -I -S` (no site-packages at all)."""
-    script = REPO / "targets" / "api" / "client.py"
+    script = REPO / "mpgpack" / "targets" / "api" / "client.py"
     result = subprocess.run([sys.executable, "-I", "-S", str(script), "--url", server.url,
                              "--car", *CAR_ARGS], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

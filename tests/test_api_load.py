@@ -1,10 +1,10 @@
 """Short, bounded load on loopback (wrk, 3 s): zero errors. No speed assertions here; the
-figures come from `python -m benchmarks.api_load` (30 s runs, against the Flask baseline)."""
+figures come from `python -m mpgpack.bench.api_load` (30 s runs, against the Flask baseline)."""
 from __future__ import annotations
 
 import httpx
 
-from benchmarks.api_load import request_bodies, wrk
+from mpgpack.bench.api_load import request_bodies, wrk
 from tests.test_api_support import running_server
 
 CAR = {"cylinders": 4, "displacement": 97.0, "horsepower": 88.0, "weight": 2130.0,

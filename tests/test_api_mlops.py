@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
-from export.bundle_writer import set_current
+from mpgpack.export.bundle_writer import set_current
 from tests.test_api_support import running_server
 from tests.test_registry_rollout import write_changed_csv
 from tests.conftest import run_cli
@@ -34,10 +34,10 @@ FEATURES = ["cylinders", "displacement", "horsepower", "weight", "acceleration",
 def two_versions(bundle_dir, tmp_path_factory) -> dict:
     """A registry with A (the session bundle, published) and B (retrained on changed data),
     CURRENT = B, and each version's own answer for CAR (from ONNX Runtime directly)."""
-    from export.build import build_bundle
-    from export.bundle_writer import publish
-    from targets.bundle import open_bundle
-    from targets.runtimes import OnnxRunner
+    from mpgpack.export.build import build_bundle
+    from mpgpack.export.bundle_writer import publish
+    from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.runtimes import OnnxRunner
     root = tmp_path_factory.mktemp("mlops")
     dist = root / "dist"
     dist.mkdir()
@@ -84,8 +84,8 @@ def metric(text: str, name: str, **labels) -> float | None:
 
 def training_cars(n: int, seed: int, heavier: float = 1.0) -> list[dict]:
     """n cars sampled (with replacement) from the shipped data; weight scaled by `heavier`."""
-    from export.build import DEFAULT_DATA
-    from train.data import load_dataset
+    from mpgpack.export.build import DEFAULT_DATA
+    from mpgpack.train.data import load_dataset
     X = load_dataset(DEFAULT_DATA).X
     rows = X[np.random.default_rng(seed).integers(0, len(X), n)]
     cars = []

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from targets.api.errors import from_validation
-from targets.api.schema import RequestModels
+from mpgpack.targets.api.errors import from_validation
+from mpgpack.targets.api.schema import RequestModels
 
 CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,
        "acceleration": 12.0, "model_year": 70, "origin": 1}

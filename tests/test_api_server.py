@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from targets.bundle import open_bundle
+from mpgpack.core.bundle import open_bundle
 from tests.test_api_support import golden_cars, running_server
 
 CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from export.golden import N_RANDOM, TOLERANCE
-from export.parity import evaluate_artifacts, tfjs_node_predict
-from targets.bundle import open_bundle, sha256_file
-from targets.runtimes import LiteRTRunner, OnnxRunner
-from train.schema import FEATURE_NAMES, FEATURES
+from mpgpack.export.golden import N_RANDOM, TOLERANCE
+from mpgpack.export.parity import evaluate_artifacts, tfjs_node_predict
+from mpgpack.core.bundle import open_bundle, sha256_file
+from mpgpack.core.runtimes import LiteRTRunner, OnnxRunner
+from mpgpack.train.schema import FEATURE_NAMES, FEATURES
 from tests.conftest import run_cli
 
 FLOAT32_ARTIFACTS = ("onnx", "tflite_float32", "tfjs")
@@ -153,7 +153,7 @@ def test_build_with_bad_data_is_one_clear_line(tmp_path):
 
 
 def test_same_seed_same_version_other_seed_other_version(manifest, tmp_path):
-    from export.build import build_bundle
+    from mpgpack.export.build import build_bundle
     again = build_bundle(out=tmp_path / "a", seed=0, packers=[])
     m2 = json.loads((again / "manifest.json").read_text())
     assert m2["model"]["version"] == manifest["model"]["version"]

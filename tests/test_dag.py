@@ -68,16 +68,16 @@ def _write_csv(path: Path, rows: list[list], header: list[str]) -> Path:
 
 
 def _shipped_rows() -> tuple[list[str], list[list]]:
-    from train.data import load_dataset
-    from train.schema import FEATURE_NAMES
-    ds = load_dataset(REPO / "data" / "auto-mpg.data")
+    from mpgpack.train.data import load_dataset
+    from mpgpack.train.schema import FEATURE_NAMES
+    ds = load_dataset(REPO / "mpgpack" / "data" / "auto-mpg.data")
     rows = [[f"{y:g}", *("" if v != v else f"{v:g}" for v in x)] for x, y in zip(ds.X, ds.y)]
     return ["mpg", *FEATURE_NAMES], rows
 
 
 def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
         airflow_env, s3_server, bundle_dir, manifest, tmp_path, monkeypatch):
-    from storage.s3 import publish
+    from mpgpack.storage.s3 import publish
     aws = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
            "AWS_ENDPOINT_URL": s3_server.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_CONFIG_FILE": str(tmp_path / "none"),
@@ -91,7 +91,7 @@ def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
 
     # The lake's landing prefix: last month's file (today's training data) and a new one.
     s3.put_object(Bucket=BUCKET, Key="incoming/2026-01-auto-mpg.data",
-                  Body=(REPO / "data" / "auto-mpg.data").read_bytes())
+                  Body=(REPO / "mpgpack" / "data" / "auto-mpg.data").read_bytes())
     header, rows = _shipped_rows()
     new_csv = _write_csv(tmp_path / "2026-02-auto-mpg.csv", rows[: len(rows) - 20], header)
     s3.put_object(Bucket=BUCKET, Key="incoming/2026-02-auto-mpg.csv", Body=new_csv.read_bytes())
@@ -137,7 +137,7 @@ def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
 
 
 def test_dag_with_bad_data_fails_closed_and_publishes_nothing(airflow_env, bundle_dir, tmp_path):
-    from storage.local import publish_local
+    from mpgpack.storage.local import publish_local
     registry = tmp_path / "registry"
     publish_local(bundle_dir, registry)
     before = sorted(p.name for p in registry.iterdir())

@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from mpgpack.errors import UserError
-from train.data import load_dataset
-from train.schema import FEATURE_NAMES
+from mpgpack.core.errors import UserError
+from mpgpack.train.data import load_dataset
+from mpgpack.train.schema import FEATURE_NAMES
 from tests.conftest import REPO
 
-DATA = REPO / "data" / "auto-mpg.data"
+DATA = REPO / "mpgpack" / "data" / "auto-mpg.data"
 GOOD_LINE = '18.0   8   307.0      130.0      3504.      12.0   70  1\t"chevrolet chevelle malibu"'
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from targets.bundle import open_bundle, sha256_file
-from targets.edge import emulate
-from targets.runtimes import LiteRTRunner
+from mpgpack.core.bundle import open_bundle, sha256_file
+from mpgpack.targets.edge import emulate
+from mpgpack.core.runtimes import LiteRTRunner
 
 REPO = Path(__file__).resolve().parent.parent
 FEATURES = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year",
@@ -145,11 +145,11 @@ def test_offline_install_and_run_on_this_machine(edge_bundle, golden, host_liter
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stderr
 
     # An installed runner file changed after the install: verify names it.
-    device_py = next(prefix.glob("venv/lib/python3.*/site-packages/targets/edge/device.py"))
+    device_py = next(prefix.glob("venv/lib/python3.*/site-packages/mpgpack/targets/edge/device.py"))
     device_py.write_text(device_py.read_text() + "\n# changed\n")
     run = subprocess.run([str(venv / "mpg-edge"), "verify"], capture_output=True, text=True,
                          timeout=120)
-    assert run.returncode == 1 and "targets/edge/device.py does not match its sha256" in run.stderr
+    assert run.returncode == 1 and "mpgpack/targets/edge/device.py does not match its sha256" in run.stderr
 
 
 def test_install_refuses_a_changed_file_before_touching_anything(edge_bundle, tmp_path):

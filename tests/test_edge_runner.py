@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from targets.bundle import open_bundle
-from targets.edge.emulate import read_predictions_csv, write_golden_csv
-from targets.runtimes import LiteRTRunner
+from mpgpack.core.bundle import open_bundle
+from mpgpack.targets.edge.emulate import read_predictions_csv, write_golden_csv
+from mpgpack.core.runtimes import LiteRTRunner
 
 REPO = Path(__file__).resolve().parent.parent
 FEATURES = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year",
@@ -25,7 +25,7 @@ GOOD = "4,97,88,2130,14.5,71,3"          # a Datsun 510-like car, inside every r
 
 
 def mpg_edge(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "targets.edge.device", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "mpgpack.targets.edge.device", *args], input=stdin,
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
@@ -241,7 +241,7 @@ def test_runner_imports_only_numpy_and_litert(bundle_dir, tmp_path):
     """What a predict run loads: nothing of the build stack, no other runtime."""
     src = tmp_path / "one.csv"
     src.write_text(",".join(FEATURES) + "\n" + GOOD + "\n")
-    code = ("import sys\nfrom targets.edge.device import main\n"
+    code = ("import sys\nfrom mpgpack.targets.edge.device import main\n"
             f"rc = main(['predict', '--input', {str(src)!r}, '--bundle', {str(bundle_dir)!r}, '--quiet'])\n"
             "print(sorted({m.split('.')[0] for m in sys.modules}))\nsys.exit(rc)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

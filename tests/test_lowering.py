@@ -16,9 +16,9 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
-from export.lowering import LOWERINGS, UnsupportedStepError, lower, lower_pipeline
-from train.data import load_dataset
-from train.model import make_mlp_pipeline
+from mpgpack.export.lowering import LOWERINGS, UnsupportedStepError, lower, lower_pipeline
+from mpgpack.train.data import load_dataset
+from mpgpack.train.model import make_mlp_pipeline
 from tests.conftest import REPO
 
 RNG = np.random.default_rng(7)
@@ -26,7 +26,7 @@ RNG = np.random.default_rng(7)
 
 @pytest.fixture(scope="module")
 def data():
-    ds = load_dataset(REPO / "data" / "auto-mpg.data")
+    ds = load_dataset(REPO / "mpgpack" / "data" / "auto-mpg.data")
     return ds.X, ds.y
 
 

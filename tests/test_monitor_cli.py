@@ -7,14 +7,14 @@ import re
 import numpy as np
 import pytest
 
-from targets.monitor.predlog import PredictionLog
+from mpgpack.targets.monitor.predlog import PredictionLog
 from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
 def data_X():
-    from export.build import DEFAULT_DATA
-    from train.data import load_dataset
+    from mpgpack.export.build import DEFAULT_DATA
+    from mpgpack.train.data import load_dataset
     return load_dataset(DEFAULT_DATA).X.astype(np.float32)
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from targets.monitor import stats as st
-from targets.monitor.drift import DriftMonitor
+from mpgpack.targets.monitor import stats as st
+from mpgpack.targets.monitor.drift import DriftMonitor
 
 WINDOW = 500
 WEIGHT, ORIGIN, HORSEPOWER = 3, 6, 2
@@ -25,8 +25,8 @@ WEIGHT, ORIGIN, HORSEPOWER = 3, 6, 2
 
 @pytest.fixture(scope="module")
 def data_X() -> np.ndarray:
-    from export.build import DEFAULT_DATA
-    from train.data import load_dataset
+    from mpgpack.export.build import DEFAULT_DATA
+    from mpgpack.train.data import load_dataset
     return load_dataset(DEFAULT_DATA).X.astype(np.float32)
 
 
@@ -187,8 +187,8 @@ def test_shifted_traffic_is_detected(manifest, data_X):
 def independent_null_rate(manifest, X, n, trials, seed=5, psi_simulations=5000):
     """Stricter than the replay: the 'training' sample (318 rows) and the window are independent
     draws from the data file, with the training statistics recomputed by the build's own
-    train.stats.feature_stats, so the reference carries its own sampling noise."""
-    from train.stats import feature_stats
+    mpgpack.train.stats.feature_stats, so the reference carries its own sampling noise."""
+    from mpgpack.train.stats import feature_stats
     rng = np.random.default_rng(seed)
     m = manifest["training_stats"]["weight"]["count"]
     hits = 0
@@ -202,9 +202,9 @@ def independent_null_rate(manifest, X, n, trials, seed=5, psi_simulations=5000):
 if __name__ == "__main__":   # the figures, with more windows than the test suite uses
     import sys
 
-    from export.build import DEFAULT_DATA
-    from targets.bundle import open_bundle
-    from train.data import load_dataset
+    from mpgpack.export.build import DEFAULT_DATA
+    from mpgpack.core.bundle import open_bundle
+    from mpgpack.train.data import load_dataset
     man = open_bundle(sys.argv[1] if len(sys.argv) > 1 else None).manifest
     X = load_dataset(DEFAULT_DATA).X.astype(np.float32)
     mon = DriftMonitor(man, window=WINDOW)

@@ -5,8 +5,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from targets.monitor.drift import DriftMonitor
-from targets.monitor.metrics import MonitorMetrics
+from mpgpack.targets.monitor.drift import DriftMonitor
+from mpgpack.targets.monitor.metrics import MonitorMetrics
 
 
 def samples(registry) -> dict[tuple, float]:
@@ -22,8 +22,8 @@ class FakeSlotCounts:      # only the two counters MonitorMetrics reads from a M
 
 
 def test_gauges_follow_the_report_and_counters_only_go_up(manifest):
-    from export.build import DEFAULT_DATA
-    from train.data import load_dataset
+    from mpgpack.export.build import DEFAULT_DATA
+    from mpgpack.train.data import load_dataset
     X = load_dataset(DEFAULT_DATA).X.astype(np.float32)[:300].copy()
     X[:, 3] *= 1.2
     mon = DriftMonitor(manifest)

@@ -18,18 +18,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export import registry as reg
-from mpgpack.errors import UserError
-from targets.monitor.slot import ModelSlot, check_admin_token, install_reload_signal
+from mpgpack.export import registry as reg
+from mpgpack.core.errors import UserError
+from mpgpack.targets.monitor.slot import ModelSlot, check_admin_token, install_reload_signal
 from tests.conftest import run_cli
 
 
 def write_changed_csv(path: Path) -> None:
     """The shipped data as a CSV with a header, 40 cars' mpg raised by 1.5 (so the data, and
     with it the content-addressed version, differ)."""
-    from export.build import DEFAULT_DATA
-    from train.data import load_dataset
-    from train.schema import FEATURE_NAMES
+    from mpgpack.export.build import DEFAULT_DATA
+    from mpgpack.train.data import load_dataset
+    from mpgpack.train.schema import FEATURE_NAMES
     ds = load_dataset(DEFAULT_DATA)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -42,8 +42,8 @@ def write_changed_csv(path: Path) -> None:
 @pytest.fixture(scope="module")
 def registry(bundle_dir, tmp_path_factory) -> dict:
     """A registry with version A (the session bundle, published) and B (retrained on a CSV)."""
-    from export.build import build_bundle
-    from export.bundle_writer import publish
+    from mpgpack.export.build import build_bundle
+    from mpgpack.export.bundle_writer import publish
     root = tmp_path_factory.mktemp("registry")
     dist = root / "dist"
     dist.mkdir()
@@ -97,7 +97,7 @@ def test_rollback_and_back(registry):
         r = run_cli("rollback", "--registry", str(dist), "--to", "mpg-nosuchthing")
         assert r.returncode == 1 and "holds no bundle" in r.stderr and a in r.stderr
     finally:
-        from export.bundle_writer import set_current
+        from mpgpack.export.bundle_writer import set_current
         set_current(dist, b)
 
 
@@ -105,7 +105,7 @@ def test_history_replay_is_an_undo_stack(tmp_path):
     for name in ("mpg-a", "mpg-b", "mpg-c"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text("{}")
-    from export.bundle_writer import set_current
+    from mpgpack.export.bundle_writer import set_current
     for name in ("mpg-a", "mpg-b", "mpg-b", "mpg-c"):     # republishing b is not a new step
         set_current(tmp_path, name)
         reg.record(tmp_path, name, "publish")
@@ -134,15 +134,15 @@ class Served:
 
 
 def load_served(path: Path) -> Served:
-    from targets.bundle import open_bundle
-    from targets.runtimes import OnnxRunner
+    from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.runtimes import OnnxRunner
     bundle = open_bundle(path)
     return Served(bundle.version, OnnxRunner(bundle.artifact("onnx")))
 
 
 def test_reload_under_load_never_mixes_versions(registry):
     dist, a, b = registry["dist"], registry["a"], registry["b"]
-    from export.bundle_writer import set_current
+    from mpgpack.export.bundle_writer import set_current
     X = np.array([[4, 97, np.nan, 2130, 14.5, 70, 3], [8, 350, 165, 3693, 11.5, 70, 1]], np.float32)
     expected = {load_served(dist / n).version: load_served(dist / n).runner.predict(X) for n in (a, b)}
     assert not np.allclose(*expected.values())       # the two versions answer differently
@@ -201,7 +201,7 @@ def test_reload_of_a_tampered_bundle_keeps_the_old_model(registry, tmp_path):
 
 def test_sighup_reloads(registry):
     dist, a, b = registry["dist"], registry["a"], registry["b"]
-    from export.bundle_writer import set_current
+    from mpgpack.export.bundle_writer import set_current
     set_current(dist, b)
     slot = ModelSlot(load_served, dist)
     previous = signal.getsignal(signal.SIGHUP)

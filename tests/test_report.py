@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from targets.bundle import sha256_file
+from mpgpack.core.bundle import sha256_file
 from tests.conftest import REPO, run_cli
 
 SECTIONS = {"summary", "data", "data-distributions", "data-missing", "data-correlation",
@@ -156,7 +156,7 @@ def test_every_number_on_the_page_is_the_manifests(manifest, report):
 
 
 def test_tuning_table_and_chosen_settings(manifest, report):
-    from train.model import MLP_PARAMS
+    from mpgpack.train.model import MLP_PARAMS
     m = manifest["metrics"]
     t = m["tuning"]
     cands = t["candidates"]
@@ -192,9 +192,9 @@ def test_cv_is_on_the_training_split_with_the_same_folds(bundle_dir, manifest):
     and folds: the fold MAEs must be the manifest's, fold by fold."""
     from sklearn.model_selection import KFold, cross_val_score, train_test_split
 
-    from train.data import load_dataset
-    from train.model import make_mlp_pipeline, make_ridge_pipeline
-    from train.tune import single_threaded_blas
+    from mpgpack.train.data import load_dataset
+    from mpgpack.train.model import make_mlp_pipeline, make_ridge_pipeline
+    from mpgpack.train.tune import single_threaded_blas
 
     split = manifest["metrics"]["split"]
     ds = load_dataset(REPO / manifest["data"]["source"])
@@ -220,10 +220,10 @@ def test_cv_is_on_the_training_split_with_the_same_folds(bundle_dir, manifest):
 
 
 def test_search_is_reproducible_and_independent_of_parallelism():
-    from train.data import load_dataset
-    from train.tune import make_folds, search_mlp
+    from mpgpack.train.data import load_dataset
+    from mpgpack.train.tune import make_folds, search_mlp
 
-    ds = load_dataset(REPO / "data" / "auto-mpg.data")
+    ds = load_dataset(REPO / "mpgpack" / "data" / "auto-mpg.data")
     X, y = ds.X[:200], ds.y[:200]
     grid = [{"solver": ["lbfgs"], "hidden_layer_sizes": [(8,)], "alpha": [1.0, 30.0]}]
     folds = make_folds(len(y), 5, seed=3)
@@ -246,7 +246,7 @@ def test_search_is_reproducible_and_independent_of_parallelism():
 def test_slices_counts_flags_and_holdout_maes(bundle_dir, manifest, report):
     """Slice counts add up, flags follow the 1.5x rule, and the hold-out MAEs agree with an
     independent computation from golden.json's hold-out rows (reference predictions)."""
-    from targets.bundle import open_bundle
+    from mpgpack.core.bundle import open_bundle
 
     s = manifest["report"]["slices"]
     split = manifest["metrics"]["split"]
@@ -297,8 +297,8 @@ def test_slices_counts_flags_and_holdout_maes(bundle_dir, manifest, report):
 
 
 def test_data_section_matches_the_data(manifest):
-    from train.data import load_dataset
-    from train.schema import FEATURE_NAMES
+    from mpgpack.train.data import load_dataset
+    from mpgpack.train.schema import FEATURE_NAMES
 
     ds = load_dataset(REPO / manifest["data"]["source"])
     d = manifest["report"]["data"]
@@ -351,9 +351,9 @@ def test_cli_refuses_a_tampered_or_missing_report(bundle_copy):
 def test_figures_on_odd_data_stay_valid_json():
     """A constant column has no correlation (null, not NaN); an empty slice has no MAE and is
     never flagged; a slice far worse than the rest is."""
-    from train.data import Dataset
-    from train.report import data_figures
-    from train.report_slices import slice_errors
+    from mpgpack.train.data import Dataset
+    from mpgpack.train.report import data_figures
+    from mpgpack.train.report_slices import slice_errors
 
     rng = np.random.default_rng(0)
     n = 60

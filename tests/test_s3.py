@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mpgpack.errors import UserError
+from mpgpack.core.errors import UserError
 from tests.conftest import ACCESS_KEY, BUCKET, REPO, SECRET_KEY, VENV_BIN, free_port, run_cli
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def _pointer(s3, prefix: str) -> str:
 # --- addresses ---------------------------------------------------------------------------------
 
 def test_parse_s3_url_and_registry_prefix():
-    from storage.s3 import parse_s3_url, registry_of
+    from mpgpack.storage.s3 import parse_s3_url, registry_of
     u = parse_s3_url("s3://lake/models/mpg/current")
     assert (u.bucket, u.key) == ("lake", "models/mpg/current")
     assert str(registry_of(u)) == "s3://lake/models/mpg/"
@@ -92,7 +92,7 @@ def test_without_boto3_the_message_names_the_extra():
 # --- publish, fetch, serve ---------------------------------------------------------------------
 
 def test_publish_then_fetch_and_serve_round_trip(bundle_dir, manifest, s3_env, s3, tmp_path):
-    from targets.bundle import sha256_file
+    from mpgpack.core.bundle import sha256_file
     prefix = "roundtrip/mpg/"
     name = f"mpg-{manifest['model']['version']}"
 
@@ -204,7 +204,7 @@ def served_version(base: str) -> str:
 
 def assert_predicts_golden(base: str, bundle: Path) -> None:
     """One golden car through POST /predict: the answer matches the reference model."""
-    from targets.bundle import open_bundle
+    from mpgpack.core.bundle import open_bundle
     b = open_bundle(bundle)
     golden = b.golden()
     names = [f["name"] for f in b.features]
@@ -219,7 +219,7 @@ def assert_predicts_golden(base: str, bundle: Path) -> None:
 
 
 def test_fetch_reuses_a_verified_cache_and_repairs_a_damaged_one(bundle_dir, s3_env, tmp_path):
-    from storage.s3 import fetch_bundle, publish
+    from mpgpack.storage.s3 import fetch_bundle, publish
     publish(bundle_dir, f"s3://{BUCKET}/cache-test/")
     cache = tmp_path / "c"
     first = fetch_bundle(f"s3://{BUCKET}/cache-test/current", cache)
@@ -236,7 +236,7 @@ def test_fetch_reuses_a_verified_cache_and_repairs_a_damaged_one(bundle_dir, s3_
 def test_build_reads_training_data_from_s3(bundle_dir, manifest, s3_env, s3, tmp_path):
     # The shipped data file, put in the lake: a content-addressed build from it must give the
     # very version the session bundle (built from the same bytes, seed 0) has.
-    data = REPO / "data" / "auto-mpg.data"
+    data = REPO / "mpgpack" / "data" / "auto-mpg.data"
     s3.put_object(Bucket=BUCKET, Key="data/auto-mpg.data", Body=data.read_bytes())
     proc = run_cli("build", "--data", f"s3://{BUCKET}/data/auto-mpg.data",
                    "--out", str(tmp_path / "dist"), env=s3_env)
@@ -282,8 +282,8 @@ def test_nothing_published_and_unreachable_endpoint(s3_env):
 
 def test_interrupted_upload_leaves_the_old_version_current(bundle_dir, manifest, s3_env, s3,
                                                            tmp_path):
-    from storage.s3 import fetch_bundle, publish
-    from targets.bundle import open_bundle
+    from mpgpack.storage.s3 import fetch_bundle, publish
+    from mpgpack.core.bundle import open_bundle
     prefix = "interrupted/"
     old = f"mpg-{manifest['model']['version']}"
     publish(bundle_dir, f"s3://{BUCKET}/{prefix}")
@@ -333,7 +333,7 @@ def test_interrupted_upload_leaves_the_old_version_current(bundle_dir, manifest,
 
 
 def test_a_tampered_object_is_refused(bundle_dir, manifest, s3_env, s3, tmp_path):
-    from storage.s3 import fetch_bundle, publish
+    from mpgpack.storage.s3 import fetch_bundle, publish
     prefix = "tampered/"
     name = f"mpg-{manifest['model']['version']}"
     publish(bundle_dir, f"s3://{BUCKET}/{prefix}")
@@ -362,7 +362,7 @@ def test_a_tampered_object_is_refused(bundle_dir, manifest, s3_env, s3, tmp_path
 
 
 def test_publish_to_a_local_registry_folder(bundle_dir, manifest, tmp_path):
-    from targets.bundle import open_bundle
+    from mpgpack.core.bundle import open_bundle
     proc = run_cli("publish", str(bundle_dir), str(tmp_path / "registry"))
     assert proc.returncode == 0, proc.stderr
     name = f"mpg-{manifest['model']['version']}"
@@ -371,7 +371,7 @@ def test_publish_to_a_local_registry_folder(bundle_dir, manifest, tmp_path):
 
 
 def test_s3_benchmark_prints_its_figures(bundle_dir):
-    proc = subprocess.run([sys.executable, "-m", "storage.bench", str(bundle_dir), "--repeat", "1"],
+    proc = subprocess.run([sys.executable, "-m", "mpgpack.storage.bench", str(bundle_dir), "--repeat", "1"],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {line.split("  ")[0].strip(): line.split()[-3:] for line in proc.stdout.splitlines()[2:]}

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
-from targets.bundle import open_bundle
-from targets.web.chromium import PHONE, launch, serve_bundle
-from targets.web.pack import check_graph_ops
+from mpgpack.core.bundle import open_bundle
+from mpgpack.targets.web.chromium import PHONE, launch, serve_bundle
+from mpgpack.targets.web.pack import check_graph_ops
 
 
 READY_TIMEOUT_MS = 30_000
@@ -353,7 +353,7 @@ def test_report_link_appears_when_the_bundle_has_a_report(browser, bundle_copy):
 # --- the trimmed TF.js build against other model shapes -----------------------------------
 
 def _variants():
-    from train.model import make_mlp_pipeline, make_ridge_pipeline
+    from mpgpack.train.model import make_mlp_pipeline, make_ridge_pipeline
     return {
         "mlp-logistic": make_mlp_pipeline(0, activation="logistic", max_iter=200),
         "mlp-relu-32-16": make_mlp_pipeline(0, hidden_layer_sizes=(32, 16), max_iter=200),
@@ -379,10 +379,10 @@ def test_trimmed_tfjs_runs_every_lowered_model_shape(browser, bundle_copy, tmp_p
     lowering produces, not just the bundle's: other activations, deeper MLPs and the Ridge
     baseline are exported by the real lowering + tensorflowjs converter, swapped into a copy of
     the site, and self-tested against their sklearn pipeline on both backends."""
-    from export.build import DEFAULT_DATA
-    from export.tf_graph import save_saved_model
-    from export.tfjs_export import export_tfjs
-    from train.data import load_dataset
+    from mpgpack.export.build import DEFAULT_DATA
+    from mpgpack.export.tf_graph import save_saved_model
+    from mpgpack.export.tfjs_export import export_tfjs
+    from mpgpack.train.data import load_dataset
 
     ds = load_dataset(DEFAULT_DATA)
     golden = json.loads((bundle_copy / "golden.json").read_text())

@@ -12,10 +12,10 @@ import urllib.request
 
 import pytest
 
-from mpgpack.errors import UserError
-from targets.bundle import sha256_file
-from targets.web.chromium import serve_bundle
-from targets.web.pack import check_graph_ops, supported_graph_ops
+from mpgpack.core.errors import UserError
+from mpgpack.core.bundle import sha256_file
+from mpgpack.targets.web.chromium import serve_bundle
+from mpgpack.targets.web.pack import check_graph_ops, supported_graph_ops
 from tests.conftest import free_port, run_cli
 
 FIRST_LOAD_BUDGET_GZIP = 400 * 1024

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # run from a checkout
 
-from targets.bundle import open_bundle  # noqa: E402
+from mpgpack.core.bundle import open_bundle  # noqa: E402
 
 CONFIG = """name: "{name}"
 backend: "onnxruntime"
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
     p.add_argument("--out", type=Path, required=True, help="model repository folder to write")
     args = p.parse_args(argv)
-    from mpgpack.errors import UserError
+    from mpgpack.core.errors import UserError
     try:
         print(f"wrote {write_repository(args.bundle, args.out)}")
     except UserError as exc:

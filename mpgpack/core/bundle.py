@@ -1,0 +1,123 @@
+"""Reading a bundle: its manifest, sha256-checked artifacts and golden vectors.
+
+Used by every runtime target (API, edge runner, `mpgpack verify`), so it needs only the
+standard library and numpy, and it never unpickles anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mpgpack.core.errors import UserError
+
+MANIFEST = "manifest.json"
+CURRENT_POINTER = "CURRENT"      # in the registry folder: the name of the current bundle
+DEFAULT_REGISTRY = Path("dist")
+FORMAT_VERSION = 1
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Golden:
+    X: np.ndarray          # float32 [N, 7], NaN where missing
+    expected: np.ndarray   # float64 [N], the sklearn pipeline's prediction
+    groups: list[str]
+    actual: np.ndarray     # float64 [N], true MPG for hold-out rows, NaN elsewhere
+    tolerance: float
+
+
+class Bundle:
+    """An opened bundle folder. Artifacts are handed out only after their sha256 matched."""
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path = path
+        self.manifest = manifest
+        self._verified: set[str] = set()
+
+    @property
+    def version(self) -> str:
+        return self.manifest["model"]["version"]
+
+    @property
+    def features(self) -> list[dict]:
+        return self.manifest["schema"]["features"]
+
+    def artifact(self, name: str) -> Path:
+        """Path of artifact `name`, checked against its manifest sha256 first."""
+        if name not in self._verified:
+            self.verify([name])
+        return self.path / self.manifest["artifacts"][name]["path"]
+
+    def verify(self, names: list[str] | None = None) -> list[str]:
+        """Re-hashes artifacts; raises UserError naming the first file that does not match."""
+        artifacts = self.manifest["artifacts"]
+        for name in names if names is not None else list(artifacts):
+            if name not in artifacts:
+                raise UserError(f"bundle {self.path}: manifest lists no artifact '{name}'")
+            entry = artifacts[name]
+            file = self.path / entry["path"]
+            if not file.is_file():
+                raise UserError(f"bundle {self.path}: artifact file {entry['path']} is missing")
+            digest = sha256_file(file)
+            if digest != entry["sha256"]:
+                raise UserError(f"bundle {self.path}: {entry['path']} does not match its sha256 in "
+                                f"the manifest (expected {entry['sha256'][:12]}…, found "
+                                f"{digest[:12]}…); the file was changed after the build")
+            self._verified.add(name)
+        return sorted(self._verified)
+
+    def golden_cars(self) -> list[dict]:
+        """The golden inputs as named cars, as a client sends them (null for missing, whole
+        numbers for integer features)."""
+        feats = self.features
+        return [{f["name"]: None if v != v else (int(v) if f.get("integer") else v)
+                 for f, v in zip(feats, row)} for row in self.golden().X.tolist()]
+
+    def golden(self) -> Golden:
+        data = json.loads(self.artifact("golden").read_text())
+        X = np.array([[np.nan if v is None else v for v in row] for row in data["inputs"]],
+                     dtype=np.float32)
+        actual = np.array([np.nan if v is None else v for v in data["actual"]], dtype=np.float64)
+        return Golden(X, np.asarray(data["expected"], dtype=np.float64), data["groups"],
+                      actual, float(data["tolerance"]))
+
+
+def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
+    """A bundle folder, or a registry folder whose CURRENT names one; default: ./dist."""
+    p = Path(path) if path is not None else DEFAULT_REGISTRY
+    if (p / MANIFEST).is_file():
+        return p
+    pointer = p / CURRENT_POINTER
+    if pointer.is_file():
+        target = p / pointer.read_text().strip()
+        if (target / MANIFEST).is_file():
+            return target
+        raise UserError(f"{pointer} names {target.name}, which holds no {MANIFEST}")
+    if path is None:
+        raise UserError("no bundle found in ./dist; run `mpgpack build` first or pass --bundle DIR")
+    raise UserError(f"{p} is neither a bundle (no {MANIFEST}) nor a registry (no {CURRENT_POINTER})")
+
+
+def open_bundle(path: str | os.PathLike | None = None) -> Bundle:
+    """Opens a bundle (or the current one of a registry) and reads its manifest."""
+    p = resolve_bundle_path(path)
+    try:
+        manifest = json.loads((p / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {p / MANIFEST}: {exc}") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{p / MANIFEST}: format_version {manifest.get('format_version')!r} is "
+                        f"not supported (this mpgpack reads {FORMAT_VERSION})")
+    return Bundle(p, manifest)

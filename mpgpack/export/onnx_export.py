@@ -1,0 +1,24 @@
+"""ONNX straight from the fitted pipeline with skl2onnx."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.pipeline import Pipeline
+
+from mpgpack.train.schema import INPUT_NAME, N_FEATURES, OUTPUT_NAME
+
+TARGET_OPSET = 17  # supported by every onnxruntime of the last years, KServe and Triton included
+
+
+def export_onnx(pipeline: Pipeline, path: Path, version: str) -> Path:
+    onx = convert_sklearn(
+        pipeline, name="mpg_model",
+        initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))],
+        final_types=[(OUTPUT_NAME, FloatTensorType([None, 1]))],
+        target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3},
+    )
+    onx.doc_string = f"Auto MPG regressor, mpgpack model version {version}"
+    path.write_bytes(onx.SerializeToString())
+    return path

@@ -1,0 +1,68 @@
+"""`mpgpack publish` and `mpgpack fetch`: bundles to and from S3 (or a local registry folder).
+
+Cheap to import: boto3 and the bundle code are imported inside run().
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _publish(args) -> int:
+    from mpgpack.storage.s3 import is_s3
+    if not is_s3(args.dest):
+        from mpgpack.storage.local import publish_local
+        final = publish_local(args.bundle, args.dest)
+        print(f"published {final}; {args.dest}/CURRENT -> {final.name}")
+        return 0
+
+    from mpgpack.storage.s3 import publish
+
+    def progress(key: str, nbytes: int) -> None:
+        print(f"  uploaded {key} ({nbytes:,} bytes)", file=sys.stderr, flush=True)
+
+    result = publish(args.bundle, args.dest, on_upload=None if args.quiet else progress)
+    if result.already_published:
+        print(f"{result.url} was already published; its {result.checked} sha256s match")
+    else:
+        print(f"uploaded {result.objects} objects ({result.bytes:,} bytes) to {result.url}; "
+              f"re-read {result.checked} sha256s from S3: all match")
+    print(f"{result.pointer} -> {result.url.rstrip('/').rsplit('/', 1)[-1]} "
+          f"(was {result.previous or 'unset'}) in {result.seconds:.1f} s")
+    return 0
+
+
+def _fetch(args) -> int:
+    import time
+    from mpgpack.storage.s3 import fetch_bundle
+    t0 = time.perf_counter()
+    path = fetch_bundle(args.url, args.cache)
+    print(f"fetched and verified in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(path)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("publish", help="upload a bundle to s3://BUCKET/PREFIX/ (or a local "
+                                       "registry folder) and make it current",
+                       description="Upload BUNDLE to DEST/mpg-<version>/, re-read every object "
+                                   "and compare its sha256 with the manifest, then point "
+                                   "DEST/current at it (written last: an interrupted upload "
+                                   "leaves the previous version current). Credentials and "
+                                   "endpoint come from the standard AWS environment/config "
+                                   "(AWS_ENDPOINT_URL for a non-AWS server). DEST may also be "
+                                   "a local registry folder (DEST/CURRENT).")
+    p.add_argument("bundle", help="bundle folder, or a registry folder with CURRENT (e.g. dist)")
+    p.add_argument("dest", help="s3://BUCKET/PREFIX/ or a local registry folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per uploaded object")
+    p.set_defaults(run=_publish)
+
+    p = sub.add_parser("fetch", help="download a bundle from S3 into the local cache, verified",
+                       description="Download s3://BUCKET/PREFIX/current (or .../mpg-<version>/) "
+                                   "into the local cache, check every sha256, print the local "
+                                   "folder. A tampered object is refused.")
+    p.add_argument("url", help="s3://BUCKET/PREFIX/current, s3://BUCKET/PREFIX/ or "
+                               "s3://BUCKET/PREFIX/mpg-<version>/")
+    p.add_argument("--cache", default=None,
+                   help="cache folder (default: $MPGPACK_CACHE/s3 or ~/.cache/mpgpack/s3)")
+    p.set_defaults(run=_fetch)

@@ -1,0 +1,179 @@
+"""The Open Inference Protocol V2 (KServe / Triton "v2" REST) for the one model `mpg`.
+
+The wire types follow the protocol's REST spec: an inference request holds `inputs`, each a
+tensor {name, shape, datatype, data[, parameters]}, with `data` either flat (row-major) or
+nested to the tensor's shape; the response echoes the request `id` and returns `outputs`;
+errors are a 4xx with {"error": "..."}. This model has one input `features` FP32 [N, 7] and
+one output `mpg` FP32 [N, 1].
+
+The rows of the tensor are then checked with the same Car rules as POST /predict (hard limits,
+integers, categories, nullability from the manifest), so the low-level protocol cannot send
+the model a value the friendly API would refuse.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional, Union
+
+import numpy as np
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, TypeAdapter,
+                      ValidationError)
+
+from mpgpack.targets.api.errors import ApiError, describe, from_validation
+from mpgpack.targets.api.schema import RequestModels
+
+INPUT_NAME = "features"
+OUTPUT_NAME = "mpg"
+DATATYPE = "FP32"
+
+# NaN passes this first, structural check on purpose: the Car rules then say which feature
+# may (horsepower: send null) or may not be missing.
+Scalar = Optional[Annotated[float, Strict()]]
+
+
+def _data_kind(value: Any) -> str:
+    return "nested" if isinstance(value, list) and value and isinstance(value[0], list) else "flat"
+
+
+TensorData = Annotated[Union[Annotated[list[Scalar], Tag("flat")],
+                             Annotated[list[list[Scalar]], Tag("nested")]],
+                       Discriminator(_data_kind)]
+
+
+class RequestInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(description=f"input tensor name; this model's is '{INPUT_NAME}'")
+    shape: list[Annotated[int, Field(ge=0)]] = Field(description="[N, 7]")
+    datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}")
+    parameters: Optional[dict[str, Any]] = None
+    data: TensorData = Field(description="row-major values, flat or nested; null = missing "
+                                         "(horsepower only)")
+
+
+class RequestOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str
+    parameters: Optional[dict[str, Any]] = None
+
+
+class InferenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "id": "42", "inputs": [{"name": INPUT_NAME, "shape": [2, 7], "datatype": DATATYPE,
+                                "data": [8, 307, 130, 3504, 12, 70, 1, 4, 97, None, 2130, 14.5, 70, 3]}]}]})
+    id: Optional[str] = Field(None, max_length=256)
+    parameters: Optional[dict[str, Any]] = None
+    inputs: list[RequestInput] = Field(min_length=1)
+    outputs: Optional[list[RequestOutput]] = None
+
+
+class ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[float]
+
+
+class InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str
+    parameters: Optional[dict[str, Any]] = None
+    outputs: list[ResponseOutput]
+
+
+REQUEST = TypeAdapter(InferenceRequest)
+
+
+def v2_location(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if part in ("flat", "nested"):
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def v2_fields(loc: tuple) -> list[str]:
+    """The field names the V2 request allows at a location (for "unknown field" messages)."""
+    model = {0: InferenceRequest}.get(len(loc) - 1)
+    if model is None and len(loc) >= 3:
+        model = {"inputs": RequestInput, "outputs": RequestOutput}.get(loc[0])
+    return list(model.model_fields) if model else []
+
+
+def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
+    """Validates a V2 request body; returns it and the input as float32 [N, 7]."""
+    try:
+        req = REQUEST.validate_json(body)
+    except ValidationError as exc:
+        err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
+        err.errors = None          # the V2 error object is exactly {"error": "..."}
+        raise err from None
+    if len(req.inputs) != 1:
+        raise ApiError(400, f"inputs: this model takes exactly 1 input tensor ('{INPUT_NAME}'), "
+                            f"got {len(req.inputs)}")
+    tensor = req.inputs[0]
+    if tensor.name != INPUT_NAME:
+        raise ApiError(400, f"inputs[0].name: unknown input {tensor.name!r}; this model's input "
+                            f"is '{INPUT_NAME}'")
+    if tensor.datatype != DATATYPE:
+        raise ApiError(400, f"inputs[0].datatype: must be {DATATYPE} (the model's input type), "
+                            f"got {tensor.datatype!r}")
+    width = len(models.names)
+    shape = tensor.shape
+    if len(shape) != 2 or shape[1] != width:
+        raise ApiError(400, f"inputs[0].shape: must be [N, {width}] (one row of {width} features "
+                            f"per car: {', '.join(models.names)}), got {shape}")
+    rows = shape[0]
+    if rows < 1:
+        raise ApiError(400, "inputs[0].shape: N must be at least 1, got 0")
+    if rows > models.max_batch:
+        raise ApiError(400, f"inputs[0].shape: at most {models.max_batch} rows per request, "
+                            f"got {rows}; split the request")
+    data = tensor.data
+    nested = bool(data) and isinstance(data[0], list)
+    if nested:
+        bad = next((i for i, r in enumerate(data) if len(r) != width), None)
+        if len(data) != rows or bad is not None:
+            detail = (f"row {bad} has {len(data[bad])} values" if bad is not None
+                      else f"{len(data)} rows")
+            raise ApiError(400, f"inputs[0].data: nested data must match shape {shape}, got {detail}")
+        row_values = data
+    else:
+        if len(data) != rows * width:
+            raise ApiError(400, f"inputs[0].data: shape {shape} needs {rows * width} values, "
+                                f"got {len(data)}")
+        row_values = [data[i * width:(i + 1) * width] for i in range(rows)]
+    # The same Car rules as POST /predict, with errors pointing at the tensor row.
+    names = models.names
+    try:
+        models.rows.validate_python([dict(zip(names, r)) for r in row_values])
+    except ValidationError as exc:
+        errs = exc.errors(include_url=False)
+        first = describe(errs[0], models.rules,
+                         lambda loc: f"inputs[0].data row {loc[0]} ({loc[1]})" if len(loc) > 1
+                         else f"inputs[0].data row {loc[0]}")
+        more = len(errs) - 1
+        raise ApiError(400, first["message"] + (f" (and {more} more)" if more else "")) from None
+    if req.outputs is not None:
+        for i, out in enumerate(req.outputs):
+            if out.name != OUTPUT_NAME:
+                raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
+                                    f"output is '{OUTPUT_NAME}'")
+    X = np.array(row_values, dtype=np.float32)
+    return req, X
+
+
+def model_metadata(name: str, version: str, features: list[str]) -> dict:
+    return {"name": name, "versions": [version], "platform": "onnxruntime_onnx",
+            "inputs": [{"name": INPUT_NAME, "datatype": DATATYPE, "shape": [-1, len(features)]}],
+            "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [-1, 1]}],
+            "parameters": {"feature_order": ",".join(features)}}
+
+
+def infer_response(name: str, version: str, request_id: str, pred: np.ndarray,
+                   flagged_rows: int) -> dict:
+    return {"model_name": name, "model_version": version, "id": request_id,
+            "parameters": {"rows_outside_training_range": flagged_rows},
+            "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [len(pred), 1],
+                         "data": pred}]}
+

@@ -1,0 +1,375 @@
+"""`mpg-edge`: the device runner. Predicts MPG with LiteRT from CSV or JSON lines, offline.
+
+    mpg-edge predict --input cars.csv [--output out.csv]    # CSV in, CSV out (input + mpg)
+    mpg-edge predict < cars.jsonl > predictions.jsonl       # JSON lines on stdin/stdout
+    mpg-edge verify                                          # sha256s + golden vectors
+    mpg-edge drain INBOX OUTBOX                              # what the systemd unit runs
+
+Exit codes: 0 every row predicted; 3 some rows were bad (each reported on stderr with its line
+number and skipped); 1 the run could not start (bad bundle, tampered model, bad header); 2 usage.
+
+Runs on the device with numpy and ai-edge-litert only. Cold start matters (a process per
+request or per file is the cheap way to run on a Pi), so everything heavy is imported late
+and nothing else is imported at all.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_ROWS_FAILED = 0, 1, 3
+EDGE_ARTIFACTS = ["tflite_float32", "golden"]   # what an edge bundle ships of the full bundle
+BLOCK_BYTES = 1 << 20                           # read size: ~25,000 CSV rows per chunk
+# Benchmark-only switch: run the same runner on full TensorFlow's tf.lite.Interpreter.
+INTERPRETER_ENV = "MPG_EDGE_INTERPRETER"
+BUNDLE_ENV = "MPG_EDGE_BUNDLE"
+
+
+def default_bundle() -> str | None:
+    """$MPG_EDGE_BUNDLE, else the bundle installed beside the venv (PREFIX/venv, PREFIX/bundle),
+    else None (open_bundle then looks in ./dist, as in the repository)."""
+    if os.environ.get(BUNDLE_ENV):
+        return os.environ[BUNDLE_ENV]
+    beside = Path(sys.prefix).parent / "bundle"
+    return str(beside) if (beside / "manifest.json").is_file() else None
+
+
+def open_model(bundle_path: str | None):
+    """(bundle, runner) with model.tflite checked against the manifest's sha256 first."""
+    from mpgpack.core.bundle import open_bundle
+    bundle = open_bundle(bundle_path if bundle_path is not None else default_bundle())
+    model = bundle.artifact("tflite_float32")        # raises UserError if tampered
+    if os.environ.get(INTERPRETER_ENV) == "tensorflow":
+        runner = _full_tensorflow_runner(model)
+    else:
+        from mpgpack.core.runtimes import LiteRTRunner
+        runner = LiteRTRunner(model)
+    _warm_up_quietly(runner, len(bundle.features))
+    return bundle, runner
+
+
+def _warm_up_quietly(runner, width: int) -> None:
+    """Runs one row so the interpreter plans its tensors now, with native stderr muted.
+
+    LiteRT's C++ logs "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to file
+    descriptor 2 on the first run; stderr is where the runner reports bad rows, so that line
+    would sit among them. A real failure still raises, with its message, after fd 2 is back.
+    """
+    import numpy as np
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        runner.predict(np.zeros((1, width), dtype=np.float32))
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _full_tensorflow_runner(model: Path):
+    """The same runner on tf.lite.Interpreter (TensorFlow is never on the device; the cold-start
+    benchmark uses this from the dev venv to show what LiteRT saves)."""
+    import tensorflow as tf
+    from mpgpack.core.runtimes import LiteRTRunner
+
+    class FullTensorFlowRunner(LiteRTRunner):
+        runtime = "tensorflow"
+
+        def __init__(self, path: Path, threads: int = 1):
+            self._interp = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+            self._in = self._interp.get_input_details()[0]["index"]
+            self._out = self._interp.get_output_details()[0]["index"]
+            self._rows = -1
+
+        @property
+        def version(self) -> str:
+            return tf.__version__
+
+    return FullTensorFlowRunner(model)
+
+
+# -- reading and writing --------------------------------------------------------------------
+def read_blocks(fd: int):
+    """Yields (first line number, [lines]) as the input arrives.
+
+    os.read returns what is there (up to BLOCK_BYTES), so a pipe fed one line at a time gets
+    one prediction per line at once, and a big file is read in large chunks.
+    """
+    tail, line_no, first = b"", 1, True
+    while True:
+        data = os.read(fd, BLOCK_BYTES)
+        if first and data.startswith(b"\xef\xbb\xbf"):    # a BOM from a spreadsheet export
+            data = data[3:]
+        first = False
+        if not data:
+            if tail:
+                yield line_no, _decode_lines(tail)
+            return
+        buf = tail + data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            tail = buf
+            continue
+        tail = buf[cut + 1:]
+        lines = _decode_lines(buf[:cut])
+        yield line_no, lines
+        line_no += len(lines)
+
+
+def _decode_lines(raw: bytes) -> list[str]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # a bad byte spoils one row, not the run: that row fails as "not a number"/bad JSON
+        text = raw.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+
+
+class Stats:
+    def __init__(self):
+        self.good = self.bad = 0
+        self.started = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
+    """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`."""
+    from mpgpack.targets.edge.rows import CsvParser, JsonLinesParser, WarningCounts
+    stats, warnings = Stats(), WarningCounts()
+    parser = JsonLinesParser(schema) if fmt == "jsonl" else None
+    for first, lines in read_blocks(fd):
+        if parser is None:                                   # CSV: the first line is the header
+            if not lines:
+                continue
+            parser = CsvParser(schema, lines[0])
+            if parser.extra:
+                err.write(f"note: columns {', '.join(parser.extra)} are not features; "
+                          f"they are copied to the output, not used\n")
+            out.write(lines[0] + ",mpg\n")
+            first, lines = first + 1, lines[1:]
+        chunk = parser.parse(lines, first)
+        for line, message in chunk.errors:
+            err.write(f"line {line}: {message}\n")
+        stats.bad += len(chunk.errors)
+        if len(chunk.X):
+            mpg = runner.predict(chunk.X).astype(str)       # shortest text that round-trips
+            schema.outside_training(chunk.X, chunk.lines, warnings)
+            if fmt == "jsonl":
+                out.write("".join(f'{{"line": {n}, "mpg": {v}}}\n'
+                                  for n, v in zip(chunk.lines.tolist(), mpg)))
+            else:
+                out.write("".join(f"{r},{v}\n" for r, v in zip(chunk.raw, mpg)))
+            stats.good += len(chunk.X)
+        out.flush()
+    if parser is None:
+        from mpgpack.core.errors import UserError
+        raise UserError("the CSV input is empty: expected a header line naming the features")
+    if fmt == "jsonl" and parser.ignored_keys:
+        err.write(f"note: keys {', '.join(sorted(parser.ignored_keys))} are not features; "
+                  f"ignored\n")
+    for name, count in warnings.counts.items():
+        f = next(f for f in schema.features if f["name"] == name)
+        lo, hi = f["training_range"]
+        err.write(f"warning: {count} row(s) have {name} outside the training range {lo:g} to "
+                  f"{hi:g} (lines {', '.join(map(str, warnings.first_lines[name]))}"
+                  f"{', …' if count > 5 else ''}); predicted, but the model saw no such cars\n")
+    return stats
+
+
+def _format_of(path: str | None, given: str | None) -> str:
+    if given:
+        return given
+    if path is None:
+        return "jsonl"
+    return "jsonl" if Path(path).suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
+
+
+def _summary(stats: Stats, err) -> None:
+    total = stats.good + stats.bad
+    rate = stats.good / stats.seconds if stats.seconds > 0 else 0.0
+    text = f"mpg-edge: predicted {stats.good} of {total} rows in {stats.seconds:.2f} s ({rate:,.0f} rows/s)"
+    if stats.bad:
+        text += f"; {stats.bad} bad row(s) skipped, each reported above"
+    err.write(text + "\n")
+
+
+# -- commands -------------------------------------------------------------------------------
+def cmd_predict(args) -> int:
+    from mpgpack.core.errors import UserError
+    from mpgpack.targets.edge.rows import FeatureSchema
+    fmt = _format_of(args.input, args.format)
+    bundle, runner = open_model(args.bundle)
+    schema = FeatureSchema(bundle.features)
+    try:
+        fd = os.open(args.input, os.O_RDONLY) if args.input else sys.stdin.fileno()
+    except OSError as exc:
+        raise UserError(f"cannot read --input {args.input}: {exc.strerror}") from None
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        stats = predict_stream(runner, schema, fd, out, sys.stderr, fmt)
+    finally:
+        if args.output:
+            out.close()
+    if not args.quiet or stats.bad:
+        _summary(stats, sys.stderr)
+    return EXIT_ROWS_FAILED if stats.bad else EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    import platform
+    import numpy as np
+    from mpgpack.core.bundle import open_bundle
+    bundle = open_bundle(args.bundle if args.bundle is not None else default_bundle())
+    checked = bundle.verify(EDGE_ARTIFACTS)
+    code = _verify_installed_code()
+    _, runner = open_model(str(bundle.path))
+    golden = bundle.golden()
+    pred = runner.predict(golden.X).astype(np.float64)
+    err = np.abs(pred - golden.expected)
+    ok = bool(err.max() <= golden.tolerance)
+    print(f"bundle mpg-{bundle.version} at {bundle.path}")
+    print(f"sha256: {', '.join(bundle.manifest['artifacts'][n]['path'] for n in checked)} match the "
+          f"manifest{'; ' + code if code else ''}")
+    print(f"runtime: {runner.runtime} {runner.version}, numpy {np.__version__}, "
+          f"python {platform.python_version()} on {platform.machine()}")
+    print(f"golden vectors: {len(err)} rows, max abs error {err.max():.3g} MPG, mean "
+          f"{err.mean():.3g} (tolerance {golden.tolerance:g}; at build time "
+          f"{bundle.manifest['parity']['tflite_float32']['max_abs_error']:.3g})")
+    print("verify: OK" if ok else "verify: FAILED (predictions differ from the reference)")
+    return EXIT_OK if ok else EXIT_USER_ERROR
+
+
+def _verify_installed_code() -> str:
+    """Checks the runner's own installed files against the hashes pip recorded (when installed
+    from the edge bundle's wheel; in the repository there is nothing to check)."""
+    import base64
+    import hashlib
+    from importlib import metadata
+    from mpgpack.core.errors import UserError
+    try:
+        dist = metadata.distribution("mpg-edge")
+    except metadata.PackageNotFoundError:
+        return ""
+    checked = 0
+    for f in dist.files or []:
+        if f.hash is None or f.hash.mode != "sha256":
+            continue                        # RECORD itself, compiled .pyc files
+        digest = base64.urlsafe_b64encode(hashlib.sha256(f.read_binary()).digest()).rstrip(b"=")
+        if digest.decode() != f.hash.value:
+            raise UserError(f"installed runner file {f} does not match its sha256 in the "
+                            f"wheel's RECORD; reinstall from the edge bundle")
+        checked += 1
+    return f"{checked} runner files match their install record"
+
+
+def cmd_drain(args) -> int:
+    """Predicts every file waiting in INBOX, then moves it to OUTBOX beside its results.
+
+    Run by the systemd path unit whenever INBOX is not empty. Every file leaves the inbox
+    (a refused one too, with its reason), so the unit never re-triggers on the same file.
+    Writers should create a file elsewhere on the same disk and rename it into INBOX.
+    """
+    from mpgpack.core.errors import UserError
+    from mpgpack.targets.edge.rows import FeatureSchema
+    inbox, outbox = Path(args.inbox), Path(args.outbox)
+    outbox.mkdir(parents=True, exist_ok=True)
+    bundle, runner = open_model(args.bundle)
+    schema = FeatureSchema(bundle.features)
+    status = EXIT_OK
+    for src in sorted(p for p in inbox.iterdir() if p.is_file()):
+        fmt = _format_of(str(src), None)
+        result = outbox / f"{src.stem}.predictions.{'jsonl' if fmt == 'jsonl' else 'csv'}"
+        report = outbox / f"{src.stem}.errors.txt"
+        tmp = result.with_name("." + result.name)
+        with open(report, "w", encoding="utf-8") as err:
+            try:
+                fd = os.open(src, os.O_RDONLY)
+                try:
+                    with open(tmp, "w", encoding="utf-8") as out:
+                        stats = predict_stream(runner, schema, fd, out, err, fmt)
+                finally:
+                    os.close(fd)
+                _summary(stats, err)
+                tmp.replace(result)
+                bad, done = stats.bad, f"{stats.good} rows -> {result.name}"
+            except UserError as exc:           # a whole file is unusable: say so, move it on
+                err.write(f"error: {exc}\n")
+                tmp.unlink(missing_ok=True)
+                bad, done = 1, "refused"
+        if bad:
+            done += f", problems in {report.name}"
+        else:
+            report.unlink()
+        src.replace(outbox / src.name)         # the inbox empties, so the path unit rests
+        print(f"{src.name}: {done}")
+        status = max(status, EXIT_ROWS_FAILED if bad else EXIT_OK)
+    return status
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mpg-edge", description="Predict fuel economy (MPG) of cars on this device with "
+        "LiteRT, offline. Exit codes: 0 ok, 3 some rows were bad (reported on stderr and "
+        "skipped), 1 could not run.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    bundle_help = (f"bundle folder (default: ${BUNDLE_ENV}, else the bundle installed beside "
+                   f"this venv, else ./dist)")
+
+    p = sub.add_parser("predict", help="predict from CSV or JSON lines",
+                       description="Predict MPG for each car. CSV: a header naming the features "
+                       "(cylinders, displacement, horsepower, weight, acceleration, model_year, "
+                       "origin; any order, extra columns copied through); empty or '?' "
+                       "horsepower means missing. JSON lines: an object per line with the "
+                       "feature names as keys (null = missing), or an array in feature order. "
+                       "Bad rows are reported on stderr with their line number and skipped.")
+    p.add_argument("--input", help="CSV or .jsonl file (default: JSON lines from stdin)")
+    p.add_argument("--output", help="output file (default: stdout); CSV input gives the input "
+                   "rows with an mpg column, JSON lines give {\"line\": n, \"mpg\": x}")
+    p.add_argument("--format", choices=["csv", "jsonl"],
+                   help="input format (default: from the --input suffix; stdin: jsonl)")
+    p.add_argument("--bundle", help=bundle_help)
+    p.add_argument("--quiet", action="store_true", help="no summary line unless rows failed")
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("verify", help="check sha256s and the golden vectors on this device",
+                       description="Re-hash model.tflite and golden.json against the manifest "
+                       "(and the runner's installed files against their install record), "
+                       "predict the golden vectors and print the max abs error against the "
+                       "reference. Exit 0 only if everything matches and is within tolerance.")
+    p.add_argument("--bundle", help=bundle_help)
+    p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser("drain", help="predict every file in INBOX, move it to OUTBOX (for systemd)",
+                       description=cmd_drain.__doc__.split("\n\n")[0])
+    p.add_argument("inbox")
+    p.add_argument("outbox")
+    p.add_argument("--bundle", help=bundle_help)
+    p.set_defaults(run=cmd_drain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    from mpgpack.core.errors import UserError
+    try:
+        return int(args.run(args) or 0)
+    except UserError as exc:
+        print(f"mpg-edge {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BrokenPipeError:                  # `mpg-edge predict ... | head`: not an error
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

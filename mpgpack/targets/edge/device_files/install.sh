@@ -1,0 +1,90 @@
+#!/bin/sh
+# Installs the mpg-edge runner from this folder with no network: checks every file against
+# SHA256SUMS, makes a venv, installs the wheels in wheels/ (pip --no-index), copies the model
+# bundle beside it and runs `mpg-edge verify`. Running it again replaces the previous install.
+#
+#   sudo ./install.sh                   # into /opt/mpg-edge, command /usr/local/bin/mpg-edge
+#   ./install.sh --prefix ~/mpg-edge    # no root needed (no command link, no service)
+#   sudo ./install.sh --service         # also the systemd units (folders in /var/lib/mpg-edge)
+#
+# Needs only Python 3.11 itself: the venv is made without pip and pip runs from its wheel in
+# wheels/, so neither python3-venv (ensurepip) nor a network is needed.
+# Environment, for another Python and for the emulated check of the test suite (there no
+# aarch64 program can start another aarch64 program by itself):
+#   PYTHON  the Python 3.11 that builds the venv (default: python3)
+#   RUN     a command prefix that runs the venv's python (default: none; there: qemu)
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+PREFIX=/opt/mpg-edge
+LINK=/usr/local/bin/mpg-edge
+SERVICE=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --prefix) PREFIX=${2:?--prefix needs a folder}; shift 2 ;;
+    --prefix=*) PREFIX=${1#*=}; shift ;;
+    --no-link) LINK=""; shift ;;
+    --service) SERVICE=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see ./install.sh --help)" >&2; exit 2 ;;
+  esac
+done
+PYTHON=${PYTHON:-python3}
+RUN=${RUN:-}
+say() { echo "install.sh: $*"; }
+die() { echo "install.sh: error: $*" >&2; exit 1; }
+
+cd "$HERE"
+say "checking every file against SHA256SUMS"
+sha256sum --quiet --strict -c SHA256SUMS || die "files above differ from SHA256SUMS: copy the tarball again"
+
+# The wheels are for one machine and one Python: refuse early and say which tarball fits.
+read -r want_arch want_abi < TARGET
+have=$("$PYTHON" -c 'import platform, struct, sys
+bits = "" if struct.calcsize("P") == 8 else "-32bit"
+print(platform.machine() + bits, "cp%d%d" % sys.version_info[:2])') \
+  || die "cannot run $PYTHON; set PYTHON=/path/to/python3.11"
+[ "$have" = "$want_arch $want_abi" ] \
+  || die "these wheels are for $want_arch $want_abi, but $PYTHON is $have (a 64-bit OS with Python 3.11 is needed: Raspberry Pi OS 12 64-bit)"
+
+mkdir -p "$PREFIX"
+PREFIX=$(cd "$PREFIX" && pwd)
+say "creating the venv $PREFIX/venv"
+rm -rf "$PREFIX/venv"
+"$PYTHON" -m venv --without-pip "$PREFIX/venv"
+
+say "installing mpg-edge, numpy and ai-edge-litert from wheels/ (no network)"
+set -- "$HERE"/wheels/pip-*.whl
+[ -f "$1" ] || die "no pip wheel in $HERE/wheels"
+# No config files (a machine-wide pip.conf could add an index) and no index at all.
+PIP_CONFIG_FILE=/dev/null $RUN "$PREFIX/venv/bin/python" "$1/pip" install --quiet --no-index \
+  --only-binary=:all: --no-cache-dir --disable-pip-version-check --no-warn-script-location \
+  --find-links "$HERE/wheels" mpg-edge
+
+say "copying the model bundle to $PREFIX/bundle"
+rm -rf "$PREFIX/bundle.new" "$PREFIX/share"
+cp -R "$HERE/bundle" "$PREFIX/bundle.new"
+rm -rf "$PREFIX/bundle" && mv "$PREFIX/bundle.new" "$PREFIX/bundle"
+mkdir -p "$PREFIX/share" && cp README.md mpg-edge.service mpg-edge.path TARGET "$PREFIX/share/"
+
+say "verifying on this device"
+$RUN "$PREFIX/venv/bin/python" -m mpgpack.targets.edge.device verify --bundle "$PREFIX/bundle" \
+  || die "mpg-edge verify failed (see above); the install is not usable"
+
+COMMAND=$PREFIX/venv/bin/mpg-edge
+if [ -n "$LINK" ]; then
+  if ln -sf "$COMMAND" "$LINK" 2>/dev/null; then COMMAND=mpg-edge
+  else say "could not link $LINK (not root?): run $COMMAND"; fi
+fi
+
+if [ "$SERVICE" = 1 ]; then
+  [ "$(id -u)" = 0 ] || die "--service needs root (sudo ./install.sh --service)"
+  id mpg-edge >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin mpg-edge
+  install -d -o mpg-edge -g mpg-edge -m 2775 /var/lib/mpg-edge/incoming /var/lib/mpg-edge/inbox /var/lib/mpg-edge/outbox
+  for unit in mpg-edge.service mpg-edge.path; do
+    sed "s|@PREFIX@|$PREFIX|g" "$HERE/$unit" > "/etc/systemd/system/$unit"
+  done
+  systemctl daemon-reload
+  systemctl enable --now mpg-edge.path
+  say "service on: write a file in /var/lib/mpg-edge/incoming, mv it into inbox/; results in outbox/"
+fi
+say "done: $COMMAND predict --input cars.csv"

@@ -1,0 +1,163 @@
+"""The web packer: writes the static site into `<bundle>/web/` during `mpgpack build`.
+
+Registered in mpgpack.export.build.PACKERS as "mpgpack.targets.web.pack:pack_site". The site is self-contained
+(servable by any static host): the page, its JavaScript bundled by esbuild from the npm packages
+pinned in targets/web/package-lock.json (TF.js trimmed to the ops the model uses), the wasm
+binaries of TF.js, and the model files copied from the bundle after their sha256 was checked.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from mpgpack.core.errors import UserError
+from mpgpack.core.bundle import Bundle, sha256_file
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE / "src"
+SITE_DIR = "web"
+# Measured in headless Chromium (benchmarks/web_browser.py, see targets/web/README.md): wasm
+# runs a 1,000-row batch ~10x faster; cpu is ~140 KB (gzipped) lighter and reaches the first
+# prediction sooner. The page predicts one car per keystroke, so the lighter one is the default;
+# `?backend=wasm` picks the other.
+DEFAULT_BACKEND = "cpu"
+STATIC_FILES = ("style.css", "icon.svg", "app.webmanifest")
+# The wasm binary a browser with SIMD but without cross-origin isolation (no threads) loads.
+WASM_FOR_OFFLINE = "tfjs-backend-wasm-simd.wasm"
+BUILD_TIMEOUT_S = 300
+
+
+def supported_graph_ops() -> set[str]:
+    return set(json.loads((SRC / "js" / "tfjs" / "graph_ops.json").read_text())["ops"])
+
+
+def check_graph_ops(model_json: dict) -> None:
+    """Refuses a model that uses a TF op the trimmed TF.js build of the page cannot run."""
+    used = {node["op"] for node in model_json["modelTopology"]["node"]}
+    missing = sorted(used - supported_graph_ops())
+    if missing:
+        raise UserError(f"the web page's TF.js build does not include the graph op(s) {', '.join(missing)} "
+                        f"used by the model; add them to targets/web/src/js/tfjs/ (graph_ops.json, ops.js "
+                        f"and the backend kernel lists)")
+
+
+def run_esbuild(out: Path) -> dict:
+    """Bundles the page's JS with esbuild (node build.mjs); returns build.mjs's summary."""
+    if not (HERE / "node_modules" / "esbuild").is_dir():
+        raise UserError("targets/web/node_modules is missing; run `bash scripts/setup.sh` "
+                        "(it runs `npm ci` in targets/web)")
+    node = shutil.which("node")
+    if node is None:
+        raise UserError("node is not installed; run `bash scripts/setup.sh`")
+    try:
+        proc = subprocess.run([node, str(HERE / "build.mjs"), str(out)], cwd=HERE, capture_output=True,
+                              text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"bundling the web page took over {BUILD_TIMEOUT_S} s; gave up") from None
+    if proc.returncode != 0:
+        raise UserError(f"bundling the web page failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def first_load_js(outputs: dict, backend: str) -> list[str]:
+    """The JS files the page fetches on a first visit with `backend`: app.js, its static
+    imports, and the chunk of the backend module with its own static imports."""
+    backend_chunk = next(name for name, o in outputs.items()
+                         if o["entry"] == f"backend_{backend}.js")
+    seen: list[str] = []
+
+    def walk(name: str) -> None:
+        if name in seen:
+            return
+        seen.append(name)
+        for imp in outputs[name]["imports"]:
+            if imp["kind"] == "import-statement":
+                walk(imp["path"])
+
+    walk("app.js")
+    walk(backend_chunk)
+    return seen
+
+
+def page_info(manifest: dict, hashes: dict[str, str], backends: list[str]) -> dict:
+    """The subset of manifest.json the page reads (model/manifest.json)."""
+    stats = manifest["training_stats"]
+    mlp = manifest["metrics"]["mlp"]
+    return {
+        "model": {k: manifest["model"][k] for k in ("name", "version", "created")},
+        "schema": manifest["schema"],
+        # Defaults of the form: the training median of each feature.
+        "defaults": {f["name"]: stats[f["name"]]["median"] for f in manifest["schema"]["features"]},
+        "metrics": {"holdout_mae": mlp["holdout"]["mae"], "holdout_rmse": mlp["holdout"]["rmse"],
+                    "cv_mae_mean": mlp["cv_mae_mean"]},
+        "web": {"default_backend": DEFAULT_BACKEND, "backends": backends, "model_sha256": hashes},
+    }
+
+
+def _gzip_size(path: Path) -> int:
+    return len(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
+
+
+def pack_site(bundle_dir: Path, manifest: dict) -> dict:
+    bundle = Bundle(Path(bundle_dir), manifest)
+    arts = manifest["artifacts"]
+    model_names = [n for n, a in arts.items() if a["kind"] in ("tfjs_graph_model", "tfjs_weights")]
+    golden = bundle.artifact("golden")
+    model_files = {Path(arts[n]["path"]).name: bundle.artifact(n) for n in model_names}
+    check_graph_ops(json.loads(model_files["model.json"].read_text()))
+
+    site = Path(bundle_dir) / SITE_DIR
+    if site.exists():
+        shutil.rmtree(site)
+    (site / "model").mkdir(parents=True)
+    built = run_esbuild(site.resolve())  # build.mjs runs in targets/web
+    backends = sorted(o["entry"][len("backend_"):-len(".js")] for o in built["outputs"].values()
+                      if (o["entry"] or "").startswith("backend_"))
+
+    for name, path in model_files.items():
+        shutil.copyfile(path, site / "model" / name)
+    shutil.copyfile(golden, site / "model" / "golden.json")
+    hashes = {Path(arts[n]["path"]).name: arts[n]["sha256"] for n in model_names}
+    (site / "model" / "manifest.json").write_text(
+        json.dumps(page_info(manifest, hashes, backends), indent=1))
+    for name in STATIC_FILES:
+        shutil.copyfile(SRC / name, site / name)
+
+    js = first_load_js(built["outputs"], DEFAULT_BACKEND)
+    preload = "\n".join(f'<link rel="modulepreload" href="{name}">' for name in js if name != "app.js")
+    (site / "index.html").write_text((SRC / "index.html").read_text().replace("<!--preload-->", preload))
+
+    # What a first visit fetches; the service worker caches the same list (plus the wasm
+    # binary and golden.json, so that the other backend and the self-test work offline too).
+    first_load = ["index.html", "style.css", *js, "model/manifest.json",
+                  *(f"model/{n}" for n in model_files), "icon.svg", "app.webmanifest"]
+    precache = ["./", *first_load, "model/golden.json"]
+    if DEFAULT_BACKEND == "wasm":
+        first_load.append(WASM_FOR_OFFLINE)
+    precache_hash = hashlib.sha256()
+    for rel in sorted(set(precache) - {"./"}):
+        precache_hash.update(f"{rel} {sha256_file(site / rel)}\n".encode())
+    cache_name = f"mpg-{manifest['model']['version']}-{precache_hash.hexdigest()[:12]}"
+    (site / "sw.js").write_text((SRC / "sw.js").read_text()
+                                .replace("__CACHE_NAME__", cache_name)
+                                .replace("__PRECACHE__", json.dumps(precache)))
+
+    files = sorted(p for p in site.rglob("*") if p.is_file())
+    listing = hashlib.sha256()
+    for p in files:
+        listing.update(f"{p.relative_to(site).as_posix()} {sha256_file(p)}\n".encode())
+    return {"web": {
+        "path": SITE_DIR, "kind": "static_site",
+        "bytes": sum(p.stat().st_size for p in files),
+        "files": len(files),
+        # sha256 over the sorted lines "relative/path <sha256 of the file>"
+        "sha256": listing.hexdigest(),
+        "default_backend": DEFAULT_BACKEND, "backends": backends,
+        "first_load": first_load,
+        "first_load_bytes": sum((site / f).stat().st_size for f in first_load),
+        "first_load_gzip_bytes": sum(_gzip_size(site / f) for f in first_load),
+    }}

@@ -1,0 +1,55 @@
+"""`mpgpack report [BUNDLE] [--open]`: where a bundle's model report is, and open it.
+
+Reads only the manifest (mpgpack.core.bundle), so it is cheap and needs no build stack.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def _report(args) -> int:
+    from mpgpack.core.errors import UserError
+    from mpgpack.core.bundle import open_bundle, sha256_file
+
+    bundle = open_bundle(args.bundle)
+    entry = bundle.manifest.get("packages", {}).get("report")
+    if entry is None:
+        raise UserError(f"bundle {bundle.path} has no model report (built before reports "
+                        "existed); run `mpgpack build` to make a bundle with one")
+    index = bundle.path / entry["path"]
+    files = [(entry["path"], entry["sha256"])] + \
+        [(img["path"], img["sha256"]) for img in entry.get("images", {}).values()]
+    for rel, digest in files:
+        path = bundle.path / rel
+        if not path.is_file():
+            raise UserError(f"bundle {bundle.path}: report file {rel} is missing")
+        if sha256_file(path) != digest:
+            raise UserError(f"bundle {bundle.path}: report file {rel} does not match its sha256 "
+                            "in the manifest; the file was changed after the build")
+    report = bundle.manifest.get("report", {})
+    flagged = report.get("slices", {}).get("flagged", [])
+    print(index.resolve())
+    print(f"model mpg-{bundle.version}: MLP CV MAE {bundle.manifest['metrics']['mlp']['cv_mae_mean']:.3f}, "
+          f"hold-out MAE {bundle.manifest['metrics']['mlp']['holdout']['mae']:.3f}; "
+          f"flagged slices: {', '.join(flagged) if flagged else 'none'}")
+    if args.open:
+        import webbrowser
+        uri = index.resolve().as_uri()
+        if webbrowser.open(uri):
+            print(f"opened {uri} in a browser")
+        else:
+            print(f"no browser found to open it here; open {uri} yourself")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="print where a bundle's model report is (--open: open it)",
+                       description="Print the path of a bundle's model report (report/index.html: "
+                                   "the data, the tuning table, the errors by slice) after "
+                                   "checking its files against the manifest's sha256s, and a "
+                                   "one-line summary. With --open, open it in a web browser if "
+                                   "one is available ($BROWSER is honoured).")
+    p.add_argument("bundle", nargs="?", default=None,
+                   help="bundle folder, or a registry folder with CURRENT (default: dist)")
+    p.add_argument("--open", action="store_true", help="open the report in a web browser")
+    p.set_defaults(run=_report)
