@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -70,9 +71,9 @@ def unknown_category_message(feature: Feature, value: float) -> str:
 
 
 def message(rule: str, feature: Feature, value: float, schema: Schema,
-            text: str | None = None) -> str:
-    """The message for one broken rule; `text` is the cell as written, when there was one."""
-    shown = repr(text[:40]) if text is not None else show_number(value)
+            shown: str | None = None) -> str:
+    """The message for one broken rule; `shown` is the cell as the input wrote it, if known."""
+    shown = shown if shown is not None else show_number(value)
     if rule == NOT_A_NUMBER:
         return not_a_number_message(feature, shown)
     if rule == NOT_FINITE:
@@ -84,6 +85,11 @@ def message(rule: str, feature: Feature, value: float, schema: Schema,
     if rule == OUTSIDE_LIMITS:
         return outside_limits_message(feature, value)
     return not_whole_message(feature, value)
+
+
+def text_cell(cells) -> Callable[[int, int], str]:
+    """`shown` for rows of text cells: the cell as written, quoted, at most 40 characters."""
+    return lambda r, c: repr(cells[r][c].strip()[:40])
 
 
 # -- the check ------------------------------------------------------------------------------
@@ -126,12 +132,13 @@ def rule_codes(schema: Schema, X: np.ndarray, missing: np.ndarray,
 
 
 def check_rows(schema: Schema, X: np.ndarray, missing: np.ndarray | None = None,
-               unreadable: np.ndarray | None = None, text=None) -> RowCheck:
+               unreadable: np.ndarray | None = None,
+               shown: Callable[[int, int], str | None] | None = None) -> RowCheck:
     """Checks a float matrix [N, F] in feature order against the schema.
 
     `missing`: cells given as missing (default: the NaN cells); `unreadable`: cells that were
-    not a number at all (their X value is ignored); `text[r][c]`: the cells as written, shown
-    in "not a number" messages.
+    not a number at all (their X value is ignored); `shown(row, column)`: how the input wrote
+    a cell, for "not a number" messages (default: the value).
     """
     X = np.asarray(X, dtype=np.float64)
     if missing is None:
@@ -145,7 +152,7 @@ def check_rows(schema: Schema, X: np.ndarray, missing: np.ndarray | None = None,
         row = []
         for c in np.flatnonzero(codes[r]).tolist():
             rule = _RULES[codes[r, c] - 1]
-            cell = text[r][c] if text is not None and rule in (NOT_A_NUMBER, NOT_FINITE) else None
+            cell = shown(r, c) if shown is not None and rule in (NOT_A_NUMBER, NOT_FINITE) else None
             row.append(Problem(c, rule, message(rule, schema[c], X[r, c], schema, cell)))
         problems[r] = row
     return RowCheck(~bad, problems)

@@ -6,7 +6,8 @@ Two formats are accepted:
   empty or `?` for a missing horsepower), which is how new data arrives for a retrain.
 
 Values are read and checked by the one row validator (`mpgpack.core.rows`): the same strict
-number grammar and the same messages as the edge runner. Every problem names the file and line. Only numpy, no pandas: errors must point at lines.
+number grammar and the same messages as the edge runner. Every problem names the file and
+line. Only numpy, no pandas: errors must point at lines.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.core.errors import UserError
-from mpgpack.core.rows import MISSING, NOT_A_NUMBER, NOT_FINITE, check_rows, parse_text_rows
+from mpgpack.core.rows import MISSING, NOT_A_NUMBER, NOT_FINITE, check_rows, parse_text_rows,
+                              text_cell
 from mpgpack.core.schema import Schema
 from mpgpack.train.schema import FEATURES, FEATURE_NAMES, TARGET, TARGET_FEATURE
 
@@ -52,7 +54,7 @@ def _check_rows(rows: list[tuple[str, list[str], str]]) -> tuple[np.ndarray, lis
     kept, their (where, name), notes on the rows left out)."""
     cells = [c for _, c, _ in rows]
     X, missing, unreadable = parse_text_rows(cells, len(COLUMNS))
-    check = check_rows(COLUMNS, X, missing, unreadable, text=cells)
+    check = check_rows(COLUMNS, X, missing, unreadable, shown=text_cell(cells))
     notes = []
     for i in sorted(check.problems):
         fatal = [p for p in check.problems[i] if p.rule in _FATAL]
