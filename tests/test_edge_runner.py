@@ -165,7 +165,7 @@ def test_every_kind_of_bad_json_line_is_reported_and_skipped(bundle_dir):
     assert 'weight: "heavy" is not a number (allowed: a number within 1000–7000 lb)' in errs[4]
     assert "cylinders: true is not a number (allowed: a whole number within 2–16)" in errs[5]
     assert "horsepower: NaN is not a finite number (allowed: a number within 30–400 hp, " \
-        "or missing)" in errs[6]
+        "or null)" in errs[6]
     assert "weight: missing (only horsepower may be missing)" in errs[7]
     assert "acceleration: 99 is outside the hard limits 4–35 s" in errs[8]
     assert "origin: unknown value 7" in errs[9]

@@ -39,52 +39,42 @@ _CODE = {rule: code for code, rule in enumerate(_RULES, start=1)}   # higher cod
 
 
 # -- the messages ---------------------------------------------------------------------------
-def missing_message(feature: Feature, schema: Schema) -> str:
+# Each names what was wrong and what is allowed; `message` puts the feature's name in front.
+# `missing_as` is how the caller's input writes a missing value ("missing", or "null" in JSON).
+def missing_text(schema: Schema) -> str:
     may = schema.nullable_names
-    rule = f"only {', '.join(may)} may be missing" if may else "every feature is required"
-    return f"{feature.name}: missing ({rule})"
+    return f"missing (only {', '.join(may)} may be missing)" if may else \
+        "missing (every feature is required)"
 
 
-def _allowed(feature: Feature) -> str:
-    return feature.allowed_text() + (", or missing" if feature.nullable else "")
+def allowed_text(feature: Feature, missing_as: str = "missing") -> str:
+    return feature.allowed_text() + (f", or {missing_as}" if feature.nullable else "")
 
 
-def not_a_number_message(feature: Feature, shown: str) -> str:
-    return f"{feature.name}: {shown} is not a number (allowed: {_allowed(feature)})"
-
-
-def not_finite_message(feature: Feature, shown: str) -> str:
-    return f"{feature.name}: {shown} is not a finite number (allowed: {_allowed(feature)})"
-
-
-def outside_limits_message(feature: Feature, value: float) -> str:
-    return f"{feature.name}: {show_number(value)} is outside the hard limits {feature.limits_text()}"
-
-
-def not_whole_message(feature: Feature, value: float) -> str:
-    return f"{feature.name}: must be a whole number, got {show_number(value)}"
-
-
-def unknown_category_message(feature: Feature, value: float) -> str:
-    return (f"{feature.name}: unknown value {show_number(value)} "
-            f"(allowed: {feature.categories_text()})")
+def rule_text(rule: str, feature: Feature, value: float, schema: Schema,
+              shown: str | None = None, missing_as: str = "missing") -> str:
+    """What is wrong with one value, without the feature's name: "900 is outside the hard
+    limits 30–400 hp". `shown` is the value as the input wrote it, where that matters."""
+    shown = shown if shown is not None else show_number(value)
+    if rule == NOT_A_NUMBER:
+        return f"{shown} is not a number (allowed: {allowed_text(feature, missing_as)})"
+    if rule == NOT_FINITE:
+        return f"{shown} is not a finite number (allowed: {allowed_text(feature, missing_as)})"
+    if rule == MISSING:
+        return missing_text(schema)
+    if rule == UNKNOWN_CATEGORY:
+        return f"unknown value {show_number(value)} (allowed: {feature.categories_text()})"
+    if rule == OUTSIDE_LIMITS:
+        return f"{show_number(value)} is outside the hard limits {feature.limits_text()}"
+    if rule == NOT_WHOLE:
+        return f"must be a whole number, got {show_number(value)}"
+    raise ValueError(f"unknown rule {rule!r}")
 
 
 def message(rule: str, feature: Feature, value: float, schema: Schema,
-            shown: str | None = None) -> str:
-    """The message for one broken rule; `shown` is the cell as the input wrote it, if known."""
-    shown = shown if shown is not None else show_number(value)
-    if rule == NOT_A_NUMBER:
-        return not_a_number_message(feature, shown)
-    if rule == NOT_FINITE:
-        return not_finite_message(feature, shown)
-    if rule == MISSING:
-        return missing_message(feature, schema)
-    if rule == UNKNOWN_CATEGORY:
-        return unknown_category_message(feature, value)
-    if rule == OUTSIDE_LIMITS:
-        return outside_limits_message(feature, value)
-    return not_whole_message(feature, value)
+            shown: str | None = None, missing_as: str = "missing") -> str:
+    """"horsepower: 900 is outside the hard limits 30–400 hp"."""
+    return f"{feature.name}: {rule_text(rule, feature, value, schema, shown, missing_as)}"
 
 
 def text_cell(cells) -> Callable[[int, int], str]:
@@ -133,12 +123,14 @@ def rule_codes(schema: Schema, X: np.ndarray, missing: np.ndarray,
 
 def check_rows(schema: Schema, X: np.ndarray, missing: np.ndarray | None = None,
                unreadable: np.ndarray | None = None,
-               shown: Callable[[int, int], str | None] | None = None) -> RowCheck:
+               shown: Callable[[int, int], str | None] | None = None,
+               missing_as: str = "missing") -> RowCheck:
     """Checks a float matrix [N, F] in feature order against the schema.
 
     `missing`: cells given as missing (default: the NaN cells); `unreadable`: cells that were
     not a number at all (their X value is ignored); `shown(row, column)`: how the input wrote
-    a cell, for "not a number" messages (default: the value).
+    a cell, for "not a number" messages (default: the value); `missing_as`: how the input
+    writes a missing value, for the messages.
     """
     X = np.asarray(X, dtype=np.float64)
     if missing is None:
@@ -153,7 +145,8 @@ def check_rows(schema: Schema, X: np.ndarray, missing: np.ndarray | None = None,
         for c in np.flatnonzero(codes[r]).tolist():
             rule = _RULES[codes[r, c] - 1]
             cell = shown(r, c) if shown is not None and rule in (NOT_A_NUMBER, NOT_FINITE) else None
-            row.append(Problem(c, rule, message(rule, schema[c], X[r, c], schema, cell)))
+            row.append(Problem(c, rule, message(rule, schema[c], X[r, c], schema, cell,
+                                                missing_as)))
         problems[r] = row
     return RowCheck(~bad, problems)
 

@@ -115,10 +115,11 @@ class CsvParser:
 _count_commas = operator.methodcaller("count", ",")
 
 
-def _chunk(X, missing, nums, raw, errors, schema: Schema, unreadable=None, shown=None) -> Chunk:
+def _chunk(X, missing, nums, raw, errors, schema: Schema, unreadable=None, shown=None,
+           missing_as: str = "missing") -> Chunk:
     """Checks the parsed rows with the core's row rules and assembles the chunk."""
     nums = np.asarray(nums, dtype=np.int64)
-    check = check_rows(schema, X, missing, unreadable, shown)
+    check = check_rows(schema, X, missing, unreadable, shown, missing_as)
     errors.extend((int(nums[r]), check.message(r)) for r in check.problems)
     errors.sort()
     keep = np.flatnonzero(check.good)
@@ -160,7 +161,7 @@ class JsonLinesParser:
         for r, c in wrong_type:
             unreadable[r, c] = True
         return _chunk(X, missing, nums, raw, errors, self.schema, unreadable,
-                      lambda r, c: wrong_type.get((r, c)))
+                      lambda r, c: wrong_type.get((r, c)), missing_as="null")
 
     def _values(self, line: str, n: int, errors: list) -> list | None:
         """The line's values in feature order, or None (and an error) when it is not a car."""
