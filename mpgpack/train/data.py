@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.core.errors import UserError
-from mpgpack.core.rows import MISSING, NOT_A_NUMBER, NOT_FINITE, check_rows, parse_text_rows,
-                              text_cell
+from mpgpack.core.rows import (MISSING, NOT_A_NUMBER, NOT_FINITE, check_rows, parse_text_rows,
+                               text_cell)
 from mpgpack.core.schema import Schema
 from mpgpack.train.schema import FEATURES, FEATURE_NAMES, TARGET, TARGET_FEATURE
 
