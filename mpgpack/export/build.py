@@ -212,8 +212,9 @@ def _artifact_entries(staging: Path, paths: dict[str, Path], golden) -> dict:
 
 def _manifest(staging: Path, paths: dict[str, Path], golden, parity: dict, ds, trained,
               config: dict, version: str, data: Path) -> dict:
+    from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
     from mpgpack.export.bundle_writer import git_commit, now_iso
-    from mpgpack.train.schema import schema_json
+    from mpgpack.train.schema import FEATURES, schema_json
     from mpgpack.train.stats import feature_stats, training_range
     try:
         data_source = str(data.resolve().relative_to(SOURCE_ROOT))
@@ -226,8 +227,8 @@ def _manifest(staging: Path, paths: dict[str, Path], golden, parity: dict, ds, t
                                "+StandardScaler on horsepower; OneHotEncoder(origin)), "
                                "MLPRegressor)",
                   "config": config, "libraries": _libraries(),
-                  "io": {"input": "features", "output": "mpg", "dtype": "float32",
-                         "shape": [None, 7]}},
+                  "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "dtype": "float32",
+                         "shape": [None, len(FEATURES)]}},
         "data": {"source": data_source, "sha256": ds.sha256, "rows": len(ds),
                  "notes": ds.notes},
         "schema": schema_json(training_range(trained.X_train)),
