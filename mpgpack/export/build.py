@@ -82,8 +82,9 @@ def _libraries() -> dict:
 
 def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int = 0,
                  packers: list[str] | None = None) -> Path:
-    from mpgpack.export.bundle_writer import (artifact_entry, git_commit, model_version, now_iso,
-                                      publish, write_manifest)
+    from mpgpack.core.bundle_write import artifact_entry, now_iso, write_manifest
+    from mpgpack.core.registry import LocalRegistry
+    from mpgpack.export.bundle_writer import git_commit, model_version
     from mpgpack.export.golden import TOLERANCE, build_golden, write_golden
     from mpgpack.train.data import load_dataset
     from mpgpack.train.fit import train_model
@@ -191,7 +192,7 @@ def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int =
         manifest["build_seconds"] = round(time.perf_counter() - started, 1)
         write_manifest(staging, manifest)
         with progress.stage(f"publishing {out / name}"):
-            final = publish(staging, out, name)
+            final = LocalRegistry(out).publish_staged(staging, name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
