@@ -1,15 +1,7 @@
-"""S3-compatible object storage: read training data, publish bundles, fetch them back.
-
-A registry under a prefix looks like the local one (dist/):
-
-    s3://BUCKET/PREFIX/mpg-<version>/...   every file of the bundle, manifest.json uploaded last
-    s3://BUCKET/PREFIX/current             "mpg-<version>" and the manifest's sha256, written LAST
-
-A reader only ever follows `current`, and `current` moves only after every object of the new
-version was uploaded and read back with a matching sha256: a failed or interrupted publish
-leaves the previous version current. Published versions are immutable (the version is
-content-addressed), so a publish never rewrites a complete version another reader may be
-downloading.
+"""S3-compatible object storage: addresses, the client and its errors, reading objects,
+training data from S3, and fetching a bundle (following the registry's `current`) into a
+verified local cache. The registry under a prefix (publish, versions, rollback) is
+mpgpack.storage.s3_registry.
 
 Credentials, region and endpoint come the standard way (boto3's environment variables, shared
 config and credentials files; AWS_ENDPOINT_URL for a non-AWS server). boto3 is the optional
