@@ -186,8 +186,20 @@ class ObservabilityMiddleware:
         self._id_prefix = os.urandom(6).hex() + "-"
         self._ids = itertools.count(1)
 
+    def _flushing_at_shutdown(self, send):
+        """uvicorn re-raises SIGTERM after a graceful shutdown, so the process dies by the
+        signal and atexit never runs: the buffered access lines are written at the end of the
+        app's shutdown instead."""
+        async def send_lifespan(message):
+            if message["type"] == "lifespan.shutdown.complete":
+                self.access_log.flush()
+            await send(message)
+        return send_lifespan
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.access_log is not None:
+                send = self._flushing_at_shutdown(send)
             return await self.app(scope, receive, send)
         start = time.perf_counter()
         incoming = _header(scope, REQUEST_ID_HEADER)

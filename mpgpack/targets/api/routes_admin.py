@@ -11,7 +11,7 @@ from mpgpack.core.errors import UserError
 from mpgpack.targets.api.errors import ApiError
 from mpgpack.targets.api.openapi import ErrorBody
 from mpgpack.targets.api.responses import JsonResponse
-from mpgpack.targets.api.service import Service
+from mpgpack.targets.api.service import Room, Service
 from mpgpack.targets.api.serving import reload_target
 from mpgpack.targets.monitor.slot import ADMIN_TOKEN_ENV, check_admin_token
 
@@ -20,9 +20,9 @@ log = logging.getLogger("mpgpack.api")
 MAX_RELOAD_BODY = 65536
 
 
-class AdminRoutes:
+class AdminRoutes(Room):
     def __init__(self, service: Service):
-        self._service = service
+        super().__init__(service)
         # The token as read into the settings at start (check_admin_token takes a mapping).
         self._token_env = {ADMIN_TOKEN_ENV: service.settings.admin_token}
 
@@ -35,26 +35,26 @@ class AdminRoutes:
         status, message = check_admin_token(request.headers.get("authorization"), self._token_env)
         if status != 200:
             raise ApiError(status, message)
-        slot = self._service.slot
+        slot = self.service.slot
         try:
             target = reload_target(slot.source, await _reload_body(request))
         except UserError as exc:
             raise ApiError(422, str(exc)) from None
         try:
-            result = await asyncio.to_thread(self._service.reload_now, target)
+            result = await asyncio.to_thread(self.service.reload_now, target)
         except Exception as exc:     # bad or tampered bundle: the old version keeps serving
             message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
             log.error("reload refused, still serving %s: %s", slot.version, message)
             request.scope["mpg.error"] = message
             return JsonResponse({"error": message, "serving": slot.version}, status_code=409)
-        if self._service.broadcast:
+        if self.service.broadcast:
             await self._wait_for_workers(result)
         request.scope["mpg.version"] = result["current"]
         return JsonResponse(result)
 
     async def _wait_for_workers(self, result: dict) -> None:
         """Several workers: add each one's state, and a warning naming those not on the new version."""
-        workers = await asyncio.to_thread(self._service.broadcast.wait_for, result["generation"])
+        workers = await asyncio.to_thread(self.service.broadcast.wait_for, result["generation"])
         result["workers"] = {str(pid): w for pid, w in sorted(workers.items())}
         behind = [str(pid) for pid, w in workers.items()
                   if w.get("version") != result["current"] or w.get("error")]
@@ -63,7 +63,7 @@ class AdminRoutes:
                                  "yet; see `workers` and the server log")
 
     def docs(self) -> dict[str, dict]:
-        version = self._service.slot.version
+        version = self.service.slot.version
         return {"admin_reload": dict(
             responses={401: {"model": ErrorBody, "description": "no bearer token"},
                        403: {"model": ErrorBody, "description": "wrong token, or no token configured"},

@@ -13,17 +13,10 @@ from mpgpack.targets.api.errors import from_validation
 from mpgpack.targets.api.openapi import ERRORS, PredictResponse
 from mpgpack.targets.api.responses import JsonResponse
 from mpgpack.targets.api.schema import example_car
-from mpgpack.targets.api.service import Service
+from mpgpack.targets.api.service import Room
 
 
-class FriendlyRoutes:
-    def __init__(self, service: Service):
-        # Bound once: the one-car /predict path should do no lookups it can avoid.
-        self._slot = service.slot
-        self._metrics = service.metrics
-        self._observe = service.observe
-        self._max_body_bytes = service.settings.max_body_bytes
-
+class FriendlyRoutes(Room):
     async def predict(self, request: Request) -> JsonResponse:
         """One car as named features, or `{"instances": [car, ...]}`. Send `X-Request-ID` to
         choose the request id (echoed in the body and the header); otherwise one is generated."""
@@ -39,10 +32,7 @@ class FriendlyRoutes:
         X = models.to_matrix(parsed)
         pred = served.predictor.predict(X)
         request_id = request.scope["request_id"]
-        self._observe(served, X, pred, request_id, t0)
-        warnings, counts = models.check_training_range(X)
-        for feature, count in counts.items():
-            self._metrics.flag(feature, count, version)
+        warnings = self._record(served, X, pred, request_id, t0)
         request.scope["mpg.batch"] = len(pred)
         return JsonResponse({"model_version": version, "request_id": request_id,
                              "predictions": [{"mpg": p, "warnings": w}
@@ -59,7 +49,6 @@ class FriendlyRoutes:
                              "v2": "/v2/models/mpg"})
 
     def docs(self) -> dict[str, dict]:
-        """OpenAPI extras per handler: the request body the handler reads itself, examples."""
         example = example_car(self._slot.current.bundle.features)
         odd = {**example, "cylinders": 12, "horsepower": None}
         return {"predict": dict(

@@ -12,7 +12,7 @@ from mpgpack.targets.api.body import read_json_body
 from mpgpack.targets.api.errors import ApiError
 from mpgpack.targets.api.openapi import ERRORS
 from mpgpack.targets.api.responses import JsonResponse
-from mpgpack.targets.api.service import Service
+from mpgpack.targets.api.service import Room
 from mpgpack.targets.api.serving import Served
 
 
@@ -26,14 +26,7 @@ def check_model(served: Served, model_name: str, model_version: str | None = Non
                             f"it serves version {version!r}")
 
 
-class V2Routes:
-    def __init__(self, service: Service):
-        # Bound once: the inference path should do no lookups it can avoid.
-        self._slot = service.slot
-        self._metrics = service.metrics
-        self._observe = service.observe
-        self._max_body_bytes = service.settings.max_body_bytes
-
+class V2Routes(Room):
     async def v2_server(self, request: Request) -> JsonResponse:
         return JsonResponse({"name": "mpgpack", "version": __version__, "extensions": []})
 
@@ -59,18 +52,14 @@ class V2Routes:
     async def v2_infer(self, request: Request) -> JsonResponse:
         t0 = time.perf_counter()
         served = self._served_model(request)   # read ONCE: this request is answered by this version
-        version = served.version
         body = await read_json_body(request, self._max_body_bytes)
         req, X = v2.parse_tensor(body, served.models)
         pred = served.predictor.predict(X)
         request_id = request.scope["request_id"]
-        self._observe(served, X, pred, request_id, t0)
-        warnings, counts = served.models.check_training_range(X)
-        for feature, count in counts.items():
-            self._metrics.flag(feature, count, version)
+        warnings = self._record(served, X, pred, request_id, t0)
         flagged = sum(1 for ws in warnings if ws)
         request.scope["mpg.batch"] = len(pred)
-        return JsonResponse(v2.infer_response(served.name, version, req.id or request_id,
+        return JsonResponse(v2.infer_response(served.name, served.version, req.id or request_id,
                                               pred, flagged))
 
     def docs(self) -> dict[str, dict]:

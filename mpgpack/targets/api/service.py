@@ -54,14 +54,19 @@ class Service:
         if settings.reload_signal and threading.current_thread() is threading.main_thread():
             install_reload_signal(self.slot, reload=self.reload_now)
 
-    def observe(self, served: Served, X, pred, request_id: str, t0: float) -> None:
-        """A prediction's inputs into the drift window and the prediction log. Both only copy
-        into memory under a short lock (a few µs); the log's I/O happens in its own thread,
-        and a failing log never fails a prediction."""
+    def record(self, served: Served, X, pred, request_id: str, t0: float) -> list[list[dict]]:
+        """What every prediction leaves behind: its inputs in the drift window and the
+        prediction log, its out-of-training-range values counted. Returns the range warnings,
+        one list per row. Drift and log only copy into memory under a short lock (a few µs);
+        the log's I/O happens in its own thread, and a failing log never fails a prediction."""
         served.drift.observe(X)
         if self.predlog is not None:
             self.predlog.record(X, pred, served.version, request_id,
                                 (time.perf_counter() - t0) * 1000)
+        warnings, counts = served.models.check_training_range(X)
+        for feature, count in counts.items():
+            self.metrics.flag(feature, count, served.version)
+        return warnings
 
     def refresh_monitor_metrics(self) -> None:
         # Off the event loop (a drift report on a full window costs ~1 ms; the first at a new
@@ -95,3 +100,19 @@ class Service:
             self.broadcast.stop()
         if self.predlog:
             await asyncio.to_thread(self.predlog.close)
+
+
+class Room:
+    """Base of the route modules' classes (routes_*.py): handlers are their methods, taking
+    the request. What the prediction paths use is bound once, to keep them lean."""
+
+    def __init__(self, service: Service):
+        self.service = service
+        self._slot = service.slot
+        self._record = service.record
+        self._max_body_bytes = service.settings.max_body_bytes
+
+    def docs(self) -> dict[str, dict]:
+        """OpenAPI extras per handler name (request body, responses) for what FastAPI cannot
+        see: handlers read the raw body themselves."""
+        return {}
