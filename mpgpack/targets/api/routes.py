@@ -25,6 +25,7 @@ class RouteSpec:
     summary: str
     listed: bool = True       # in /metadata's `endpoints` (a route's versioned twin is not)
     site_fallback: bool = False   # only when the bundle has no web page to serve at "/"
+    hot: bool = False         # a prediction path: routed first (each route tried costs a regex)
 
 
 def _r(path, method, name, room, tag, summary, **kw) -> RouteSpec:
@@ -33,7 +34,8 @@ def _r(path, method, name, room, tag, summary, **kw) -> RouteSpec:
 
 # Order: /metadata lists the endpoints in this order, and /docs shows the paths in it.
 ROUTES: tuple[RouteSpec, ...] = (
-    _r("/predict", "POST", "predict", "friendly", "predict", "Predict MPG for one car or a batch"),
+    _r("/predict", "POST", "predict", "friendly", "predict", "Predict MPG for one car or a batch",
+       hot=True),
     _r("/metadata", "GET", "get_metadata", "friendly", "service",
        "Model version, feature schema, metrics, parity"),
     _r("/metrics", "GET", "get_metrics", "monitoring", "service", "Prometheus metrics"),
@@ -44,15 +46,15 @@ ROUTES: tuple[RouteSpec, ...] = (
     _r("/v2/health/live", "GET", "v2_live", "v2", "v2", "Liveness"),
     _r("/v2/health/ready", "GET", "v2_ready", "v2", "v2",
        "Readiness (the model is loaded and self-tested)"),
-    _r(V2_VERSION, "GET", "v2_model", "v2", "v2", "Model metadata (one version)", listed=False),
     _r(V2_MODEL, "GET", "v2_model", "v2", "v2", "Model metadata"),
+    _r(V2_VERSION, "GET", "v2_model", "v2", "v2", "Model metadata (one version)", listed=False),
+    _r(V2_MODEL + "/ready", "GET", "v2_model_ready", "v2", "v2", "Model readiness"),
     _r(V2_VERSION + "/ready", "GET", "v2_model_ready", "v2", "v2",
        "Model readiness (one version)", listed=False),
-    _r(V2_MODEL + "/ready", "GET", "v2_model_ready", "v2", "v2", "Model readiness"),
-    _r(V2_VERSION + "/infer", "POST", "v2_infer", "v2", "v2",
-       "Inference (FP32 [N, 7] in, FP32 [N, 1] out)", listed=False),
     _r(V2_MODEL + "/infer", "POST", "v2_infer", "v2", "v2",
-       "Inference (FP32 [N, 7] in, FP32 [N, 1] out)"),
+       "Inference (FP32 [N, 7] in, FP32 [N, 1] out)", hot=True),
+    _r(V2_VERSION + "/infer", "POST", "v2_infer", "v2", "v2",
+       "Inference (FP32 [N, 7] in, FP32 [N, 1] out)", listed=False, hot=True),
     _r("/admin/reload", "POST", "admin_reload", "admin", "monitoring",
        "Switch to another model version without dropping a request"),
     _r("/", "GET", "index", "friendly", "service", "Where to go from here", listed=False,
