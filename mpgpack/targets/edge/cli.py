@@ -29,7 +29,8 @@ def _userland(args) -> int:
     from mpgpack.core.errors import UserError
     from mpgpack.targets.edge.emulate import ensure_userland, userland_dir
     if args.dir and not args.release:
-        raise UserError("a userland folder holds one release: give --release bookworm|trixie with DIR")
+        raise UserError("a userland folder holds one release: "
+                        "give --release bookworm|trixie with DIR")
     for release in _releases(args):
         folder = ensure_userland(release, Path(args.dir) if args.dir else userland_dir(release))
         print(f"aarch64 {release} userland ready in {folder} (run programs with {folder / 'run'})")

@@ -63,10 +63,10 @@ def emulated_env(userland: Path) -> dict:
     return {**os.environ, "PYTHON": str(userland / "python3"), "RUN": str(userland / "run")}
 
 
-def install(top: Path, prefix: Path, userland: Path | None = None,
-            timeout: float = 900) -> subprocess.CompletedProcess:
+def install(top: Path, prefix: Path, userland: Path | None = None, timeout: float = 1800,
+            extra_env: dict | None = None) -> subprocess.CompletedProcess:
     """Runs the tarball's own install.sh (offline) into prefix; emulated when userland is given."""
-    env = emulated_env(userland) if userland else dict(os.environ)
+    env = {**(emulated_env(userland) if userland else os.environ), **(extra_env or {})}
     return subprocess.run(["sh", str(top / "install.sh"), "--prefix", str(prefix), "--no-link"],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -130,9 +130,7 @@ def check_release(tarball: Path, release: str, golden, host: np.ndarray, feature
     top = unpack(tarball, work)
     prefix = work / "opt"
     started = time.perf_counter()
-    proc = subprocess.run(["sh", str(top / "install.sh"), "--prefix", str(prefix), "--no-link"],
-                          capture_output=True, text=True, timeout=1800,
-                          env={**emulated_env(userland), **(env or {})})
+    proc = install(top, prefix, userland, extra_env=env)
     check = ReleaseCheck(release, proc, time.perf_counter() - started, prefix, userland)
     if proc.returncode != 0:
         raise UserError(f"install.sh failed on emulated {release}: "

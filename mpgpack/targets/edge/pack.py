@@ -79,7 +79,7 @@ def python_tag(python_versions: list[str]) -> str:
 
 
 def fetch_wheels(arch: str, python: str, pins: list[str], cache_root: Path | None = None) -> Path:
-    """A folder of wheels for `pins` on arch and CPython `python` (and their dependencies), cached."""
+    """A folder of wheels for `pins` on arch and CPython `python` (and dependencies), cached."""
     if arch not in PLATFORMS:
         raise UserError(f"unknown --arch {arch!r} (allowed: {', '.join(PLATFORMS)})")
     abi = python_abi(python)
@@ -96,8 +96,8 @@ def fetch_wheels(arch: str, python: str, pins: list[str], cache_root: Path | Non
            "--abi", abi, "--abi", "abi3", "--abi", "none",
            *[a for p in PLATFORMS[arch] for a in ("--platform", p)],
            "-c", str(CONSTRAINTS), "-d", str(tmp), *pins]
-    print(f"edge: downloading wheels for {arch} Python {python} ({', '.join(pins)}) into {cache_root}",
-          file=sys.stderr, flush=True)
+    print(f"edge: downloading wheels for {arch} Python {python} ({', '.join(pins)}) "
+          f"into {cache_root}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
