@@ -1,5 +1,6 @@
 """The import direction of ARCHITECTURE.md, as the contracts in pyproject.toml state it
-([tool.importlinter]), checked by the real `lint-imports` — and shown to catch a wrong-way import."""
+([tool.importlinter]), checked by the real `lint-imports` and shown to catch a wrong-way import;
+and the test tiers (the fast one collects without TensorFlow)."""
 from __future__ import annotations
 
 import shutil
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, VENV_BIN
+from tests.helpers import REPO, VENV_BIN
 
-CONTRACTS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+CONTRACTS = PYPROJECT["tool"]["importlinter"]["contracts"]
 WRONG_WAY = "from mpgpack.export import build"
 
 
@@ -71,3 +73,30 @@ def test_every_part_of_mpgpack_is_placed_in_a_contract():
     assert parts - named == set()
     assert edge - named == set()
     assert targets - named == set()
+
+
+# -- the test tiers ------------------------------------------------------------------------------
+def fast_tier() -> str:
+    """The marker expression of `make test-fast` (the Makefile is its one definition)."""
+    line = next(ln for ln in (REPO / "Makefile").read_text().splitlines()
+                if ln.startswith("FAST_TIER = "))
+    return line.split("=", 1)[1].strip()
+
+
+def test_the_fast_tier_leaves_out_every_tier_marker():
+    registered = {m.split(":")[0] for m in PYPROJECT["tool"]["pytest"]["ini_options"]["markers"]}
+    terms = fast_tier().split(" and ")
+    assert all(t.startswith("not ") for t in terms)
+    assert {t.removeprefix("not ") for t in terms} == registered
+
+
+def test_collecting_the_fast_tier_imports_no_tensorflow():
+    """The fast tier's test files, collected as `make test-fast` does, import neither TensorFlow
+    nor the model build stack behind it (a slow test imports it when it runs)."""
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-m", fast_tier()]
+    probe = (f"import sys, pytest\ncode = pytest.main({args!r})\n"
+             "print('imported:', sorted(m for m in ('tensorflow', 'tensorflowjs', 'skl2onnx') "
+             "if m in sys.modules), 'exit', code)\n")
+    result = subprocess.run([str(VENV_BIN / "python"), "-c", probe], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert "imported: [] exit 0" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
