@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DATA, REPO, VENV_BIN, free_port, run_cli  # noqa: F401 (imported from here by test files)
+# imported from here by test files written before tests/helpers.py
+from tests.helpers import DATA, REPO, VENV_BIN, free_port, run_cli  # noqa: F401
 
 SMALL_BUNDLE = REPO / "tests" / "fixtures" / "mpg-manifest-only"
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpgpack.bench.servers import free_port, running, stop, wait_until_up  # noqa: F401 (re-exported)
+from mpgpack.bench.servers import free_port, running, stop, wait_until_up  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
