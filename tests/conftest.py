@@ -4,9 +4,9 @@ Fixtures: one bundle per test session, built by the real pipeline (set MPGPACK_T
 reuse an existing bundle), and a small hand-made manifest (tests/fixtures/) for the tests that only
 read a schema or training statistics. Helpers shared by test files are in tests/helpers.py.
 
-Tiers: every test that needs the built bundle or TensorFlow is marked `slow`; tests that need
-Chromium, qemu, SeaweedFS, Airflow, a load generator or a clean-venv install carry that marker
-too (pyproject.toml lists them). The marks are given here, from the fixtures a test uses and from
+Tiers: every test that needs the built bundle or TensorFlow, or fits models for seconds, is marked
+`slow`; tests that need Chromium, qemu, SeaweedFS, Airflow, a load generator or a clean-venv install
+carry that marker too (pyproject.toml lists them). The marks are given here, from the fixtures a test uses and from
 the lists below, so test files need not repeat them. `make test-fast` runs the rest.
 """
 from __future__ import annotations
@@ -41,8 +41,8 @@ MARK_BY_NODE = {
 }
 
 
-# Files of slow tests only that import scikit-learn (seconds) when collected: a run that leaves
-# out the slow tier does not collect them at all.
+# Files of slow tests only (marked above) that import scikit-learn when collected, which takes
+# seconds: a run that leaves out the slow tier does not collect them at all.
 SLOW_TO_COLLECT = {"test_lowering.py"}
 
 
