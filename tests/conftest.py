@@ -6,8 +6,9 @@ read a schema or training statistics. Helpers shared by test files are in tests/
 
 Tiers: every test that needs the built bundle or TensorFlow, or fits models for seconds, is marked
 `slow`; tests that need Chromium, qemu, SeaweedFS, Airflow, a load generator or a clean-venv install
-carry that marker too (pyproject.toml lists them). The marks are given here, from the fixtures a test uses and from
-the lists below, so test files need not repeat them. `make test-fast` runs the rest.
+carry that marker too (pyproject.toml lists them). The marks are given here, from the fixtures a
+test uses and from the lists below, so test files need not repeat them. `make test-fast` runs the
+rest.
 """
 from __future__ import annotations
 
