@@ -6,9 +6,10 @@ nested to the tensor's shape; the response echoes the request `id` and returns `
 errors are a 4xx with {"error": "..."}. This model has one input `features` FP32 [N, 7] and
 one output `mpg` FP32 [N, 1].
 
-The rows of the tensor are then checked with the same Car rules as POST /predict (hard limits,
-integers, categories, nullability from the manifest), so the low-level protocol cannot send
-the model a value the friendly API would refuse.
+The rows of the tensor are then checked by the core's row validator (`mpgpack.core.rows`:
+hard limits, integers, categories, nullability from the manifest; the same rules and words as
+POST /predict and the edge runner), so the low-level protocol cannot send the model a value
+the friendly API would refuse.
 """
 from __future__ import annotations
 
@@ -18,15 +19,15 @@ import numpy as np
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, TypeAdapter,
                       ValidationError)
 
-from mpgpack.targets.api.errors import ApiError, describe, from_validation
+from mpgpack.core.rows import check_rows
+from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
+from mpgpack.targets.api.errors import ApiError, from_validation
 from mpgpack.targets.api.schema import RequestModels
 
-INPUT_NAME = "features"
-OUTPUT_NAME = "mpg"
 DATATYPE = "FP32"
 
-# NaN passes this first, structural check on purpose: the Car rules then say which feature
-# may (horsepower: send null) or may not be missing.
+# NaN passes this first, structural check on purpose: the row rules then say which feature
+# may (horsepower: send null) or may not be missing, and that NaN is not a finite number.
 Scalar = Optional[Annotated[float, Strict()]]
 
 
@@ -102,12 +103,25 @@ def v2_fields(loc: tuple) -> list[str]:
 
 def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
     """Validates a V2 request body; returns it and the input as float32 [N, 7]."""
+    req = _parse_request(body, models)
+    tensor = _the_input(req)
+    rows = _check_shape(tensor.shape, models)
+    X = _check_rows(_row_values(tensor.data, tensor.shape, rows, len(models.names)), models)
+    _check_outputs(req)
+    return req, X
+
+
+def _parse_request(body: bytes, models: RequestModels) -> InferenceRequest:
+    """The body's structure (JSON, field names and types), by the protocol's models."""
     try:
-        req = REQUEST.validate_json(body)
+        return REQUEST.validate_json(body)
     except ValidationError as exc:
         err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
         err.errors = None          # the V2 error object is exactly {"error": "..."}
         raise err from None
+
+
+def _the_input(req: InferenceRequest) -> RequestInput:
     if len(req.inputs) != 1:
         raise ApiError(400, f"inputs: this model takes exactly 1 input tensor ('{INPUT_NAME}'), "
                             f"got {len(req.inputs)}")
@@ -118,8 +132,12 @@ def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, 
     if tensor.datatype != DATATYPE:
         raise ApiError(400, f"inputs[0].datatype: must be {DATATYPE} (the model's input type), "
                             f"got {tensor.datatype!r}")
+    return tensor
+
+
+def _check_shape(shape: list[int], models: RequestModels) -> int:
+    """The number of rows the shape declares, once it is [N, 7] with 1 <= N <= max batch."""
     width = len(models.names)
-    shape = tensor.shape
     if len(shape) != 2 or shape[1] != width:
         raise ApiError(400, f"inputs[0].shape: must be [N, {width}] (one row of {width} features "
                             f"per car: {', '.join(models.names)}), got {shape}")
@@ -129,38 +147,44 @@ def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, 
     if rows > models.max_batch:
         raise ApiError(400, f"inputs[0].shape: at most {models.max_batch} rows per request, "
                             f"got {rows}; split the request")
-    data = tensor.data
-    nested = bool(data) and isinstance(data[0], list)
-    if nested:
+    return rows
+
+
+def _row_values(data: list, shape: list[int], rows: int, width: int) -> list[list]:
+    """The data as rows (nested as sent, or a flat row-major list cut into rows)."""
+    if data and isinstance(data[0], list):
         bad = next((i for i, r in enumerate(data) if len(r) != width), None)
         if len(data) != rows or bad is not None:
             detail = (f"row {bad} has {len(data[bad])} values" if bad is not None
                       else f"{len(data)} rows")
             raise ApiError(400, f"inputs[0].data: nested data must match shape {shape}, got {detail}")
-        row_values = data
-    else:
-        if len(data) != rows * width:
-            raise ApiError(400, f"inputs[0].data: shape {shape} needs {rows * width} values, "
-                                f"got {len(data)}")
-        row_values = [data[i * width:(i + 1) * width] for i in range(rows)]
-    # The same Car rules as POST /predict, with errors pointing at the tensor row.
-    names = models.names
-    try:
-        models.rows.validate_python([dict(zip(names, r)) for r in row_values])
-    except ValidationError as exc:
-        errs = exc.errors(include_url=False)
-        first = describe(errs[0], models.rules,
-                         lambda loc: f"inputs[0].data row {loc[0]} ({loc[1]})" if len(loc) > 1
-                         else f"inputs[0].data row {loc[0]}")
-        more = len(errs) - 1
-        raise ApiError(400, first["message"] + (f" (and {more} more)" if more else "")) from None
-    if req.outputs is not None:
-        for i, out in enumerate(req.outputs):
-            if out.name != OUTPUT_NAME:
-                raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
-                                    f"output is '{OUTPUT_NAME}'")
-    X = np.array(row_values, dtype=np.float32)
-    return req, X
+        return data
+    if len(data) != rows * width:
+        raise ApiError(400, f"inputs[0].data: shape {shape} needs {rows * width} values, "
+                            f"got {len(data)}")
+    return [data[i * width:(i + 1) * width] for i in range(rows)]
+
+
+def _check_rows(row_values: list[list], models: RequestModels) -> np.ndarray:
+    """The core's row rules, with the first problem pointing at its tensor row."""
+    X = np.array(row_values, dtype=np.float64)          # null -> NaN
+    missing = np.isnan(X)
+    if missing.any():          # a NaN literal is not a missing value (only null is): tell apart
+        missing = np.array([[v is None for v in row] for row in row_values], dtype=bool)
+    check = check_rows(models.schema, X, missing, missing_as="null")
+    if check.problems:
+        first = min(check.problems)
+        more = check.count - 1
+        raise ApiError(400, f"inputs[0].data row {first}: {check.problems[first][0].message}"
+                            + (f" (and {more} more)" if more else ""))
+    return X.astype(np.float32)
+
+
+def _check_outputs(req: InferenceRequest) -> None:
+    for i, out in enumerate(req.outputs or []):
+        if out.name != OUTPUT_NAME:
+            raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
+                                f"output is '{OUTPUT_NAME}'")
 
 
 def model_metadata(name: str, version: str, features: list[str]) -> dict:
