@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpgpack.data import AUTO_MPG
 from mpgpack.bench.servers import free_port, running, stop, wait_until_up  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-DATA = REPO / "mpgpack" / "data" / "auto-mpg.data"      # the shipped Auto MPG data
+DATA = AUTO_MPG                                           # the shipped Auto MPG data
 STARTUP_SECONDS = 60
 
 

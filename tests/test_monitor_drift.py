@@ -195,11 +195,11 @@ def independent_null_rate(manifest, X, n, trials, seed=5, psi_simulations=5000):
 if __name__ == "__main__":   # the figures, with more windows than the test suite uses
     import sys
 
-    from mpgpack.export.build import DEFAULT_DATA
     from mpgpack.core.bundle import open_bundle
+    from mpgpack.data import AUTO_MPG
     from mpgpack.train.data import load_dataset
     man = open_bundle(sys.argv[1] if len(sys.argv) > 1 else None).manifest
-    X = load_dataset(DEFAULT_DATA).X.astype(np.float32)
+    X = load_dataset(AUTO_MPG).X.astype(np.float32)
     mon = DriftMonitor(man, window=WINDOW)
     for label, make, feature, seed in [
             ("false alarms, training-like windows", training_like, None, 1),
