@@ -26,8 +26,8 @@ from mpgpack.core.bundle import open_bundle, sha256_file
 from mpgpack.targets.edge import emulate
 from mpgpack.core.runtimes import LiteRTRunner
 from mpgpack.targets.edge.pack import PYTHON_VERSIONS, RELEASE_PYTHONS
+from tests.helpers import run_cli
 
-REPO = Path(__file__).resolve().parent.parent
 FEATURES = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year",
             "origin"]
 TOP_FILES = {"README.md", "SHA256SUMS", "TARGET", "install.sh", "mpg-edge.path",
@@ -39,17 +39,12 @@ OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:
            "PIP_INDEX_URL": "http://127.0.0.1:9/simple"}
 
 
-def mpgpack(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mpgpack.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
-
-
 @pytest.fixture(scope="module")
 def edge_bundle(bundle_dir, tmp_path_factory) -> Path:
     """A private copy of the session bundle with both edge tarballs packed into it."""
     dst = tmp_path_factory.mktemp("edge") / bundle_dir.name
     shutil.copytree(bundle_dir, dst, ignore=shutil.ignore_patterns("*.tar.gz"))
-    proc = mpgpack("edge", "bundle", "--bundle", str(dst))
+    proc = run_cli("edge", "bundle", "--bundle", str(dst), timeout=900)
     assert proc.returncode == 0, proc.stderr
     return dst
 
@@ -126,7 +121,7 @@ def test_tarball_holds_runner_model_and_wheels_for_its_machine(edge_bundle, arch
 def test_packing_again_is_cached_and_gives_the_same_bytes(edge_bundle):
     before = {a: sha256_file(tarball(edge_bundle, a)) for a in ("aarch64", "x86_64")}
     started = time.perf_counter()
-    proc = mpgpack("edge", "bundle", "--bundle", str(edge_bundle))
+    proc = run_cli("edge", "bundle", "--bundle", str(edge_bundle), timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert "downloading" not in proc.stderr                 # wheels came from the cache
     assert {a: sha256_file(tarball(edge_bundle, a)) for a in before} == before
@@ -256,18 +251,18 @@ def test_emulated_raspberry_pi_installs_offline_and_matches(edge_bundle, golden,
 
 
 def test_edge_command_help_and_errors(tmp_path):
-    helped = mpgpack("edge", "--help")
+    helped = run_cli("edge", "--help")
     assert helped.returncode == 0
     assert all(c in helped.stdout for c in ("bundle", "userland", "emulate"))
-    proc = mpgpack("edge", "bundle", "--bundle", str(tmp_path / "nowhere"))
+    proc = run_cli("edge", "bundle", "--bundle", str(tmp_path / "nowhere"))
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "neither a bundle" in lines[0]
-    proc = mpgpack("edge", "bundle", "--arch", "sparc")
+    proc = run_cli("edge", "bundle", "--arch", "sparc")
     assert proc.returncode == 2 and "invalid choice: 'sparc'" in proc.stderr
-    proc = mpgpack("edge", "emulate", "--release", "buster")
+    proc = run_cli("edge", "emulate", "--release", "buster")
     assert proc.returncode == 2 and "invalid choice: 'buster'" in proc.stderr
-    proc = mpgpack("edge", "userland", str(tmp_path / "u"))
+    proc = run_cli("edge", "userland", str(tmp_path / "u"))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "mpgpack edge: error: a userland folder holds one release: give --release bookworm|trixie with DIR"]
