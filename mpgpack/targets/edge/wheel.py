@@ -26,6 +26,7 @@ RUNTIME_FILES = [
     "mpgpack/core/runtimes.py",
     "mpgpack/core/rows.py",
     "mpgpack/core/schema.py",
+    "mpgpack/core/signing.py",      # checks signatures with the openssl CLI on the device
     "mpgpack/targets/__init__.py",
     "mpgpack/targets/edge/__init__.py",
     "mpgpack/targets/edge/device.py",
