@@ -26,6 +26,7 @@ BLOCK_BYTES = 1 << 20                           # read size: ~25,000 CSV rows pe
 # Benchmark-only switch: run the same runner on full TensorFlow's tf.lite.Interpreter.
 INTERPRETER_ENV = "MPG_EDGE_INTERPRETER"
 BUNDLE_ENV = "MPG_EDGE_BUNDLE"
+TRUST_ENV = "MPG_EDGE_TRUST"
 
 
 def default_bundle() -> str | None:
@@ -37,10 +38,25 @@ def default_bundle() -> str | None:
     return str(beside) if (beside / "manifest.json").is_file() else None
 
 
-def open_model(bundle_path: str | None):
-    """(bundle, runner) with model.tflite checked against the manifest's sha256 first."""
+def default_trust() -> str | None:
+    """$MPG_EDGE_TRUST, else the public key install.sh put beside the venv (PREFIX/trust.pub),
+    else None: signatures are then not checked."""
+    from mpgpack.core.signing import DEVICE_KEY_FILE
+    if os.environ.get(TRUST_ENV):
+        return os.environ[TRUST_ENV]
+    beside = Path(sys.prefix).parent / DEVICE_KEY_FILE
+    return str(beside) if beside.is_file() else None
+
+
+def open_model(bundle_path: str | None, trust: str | None = None):
+    """(bundle, runner) with the manifest's signature checked first when a trusted key is
+    given, then model.tflite checked against the manifest's sha256: LiteRT never opens a model
+    the checks did not pass."""
     from mpgpack.core.bundle import open_bundle
     bundle = open_bundle(bundle_path if bundle_path is not None else default_bundle())
+    if trust is not None:
+        from mpgpack.core.signing import verify_bundle_signature
+        verify_bundle_signature(bundle.path, trust, bundle.manifest)   # raises UserError
     model = bundle.artifact("tflite_float32")        # raises UserError if tampered
     if os.environ.get(INTERPRETER_ENV) == "tensorflow":
         runner = _full_tensorflow_runner(model)
@@ -206,7 +222,10 @@ def cmd_predict(args) -> int:
     from mpgpack.core.errors import UserError
     from mpgpack.core.schema import Schema
     fmt = _format_of(args.input, args.format)
-    bundle, runner = open_model(args.bundle)
+    bundle, runner = open_model(args.bundle, args.trust)
+    if args.trust is None and not args.quiet:
+        from mpgpack.core.signing import UNVERIFIED
+        print(f"mpg-edge: {UNVERIFIED}", file=sys.stderr)
     schema = Schema.from_manifest(bundle.manifest)
     try:
         fd = os.open(args.input, os.O_RDONLY) if args.input else sys.stdin.fileno()
@@ -227,7 +246,9 @@ def cmd_verify(args) -> int:
     import platform
     import numpy as np
     from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.signing import trust_line
     bundle = open_bundle(args.bundle if args.bundle is not None else default_bundle())
+    signature = trust_line(bundle.path, args.trust, bundle.manifest)   # raises if refused
     checked = bundle.verify(EDGE_ARTIFACTS)
     code = _verify_installed_code()
     _, runner = open_model(str(bundle.path))
@@ -236,6 +257,7 @@ def cmd_verify(args) -> int:
     err = np.abs(pred - golden.expected)
     ok = bool(err.max() <= golden.tolerance)
     print(f"bundle mpg-{bundle.version} at {bundle.path}")
+    print(signature)
     print(f"sha256: {', '.join(bundle.manifest['artifacts'][n]['path'] for n in checked)} match the "
           f"manifest{'; ' + code if code else ''}")
     print(f"runtime: {runner.runtime} {runner.version}, numpy {np.__version__}, "
@@ -322,6 +344,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     bundle_help = (f"bundle folder (default: ${BUNDLE_ENV}, else the bundle installed beside "
                    f"this venv, else ./dist)")
+    trust_help = (f"refuse a bundle not signed by this Ed25519 public key (default: "
+                  f"${TRUST_ENV}, else the trust.pub installed beside this venv, else the "
+                  f"signature is not checked)")
 
     p = sub.add_parser("predict", help="predict from CSV or JSON lines",
                        description="Predict MPG for each car. CSV: a header naming the features "
@@ -337,6 +362,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="input format (default: from the --input suffix; stdin: jsonl)")
     p.add_argument("--bundle", help=bundle_help)
     p.add_argument("--quiet", action="store_true", help="no summary line unless rows failed")
+    p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("verify", help="check sha256s and the golden vectors on this device",
@@ -345,6 +371,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "predict the golden vectors and print the max abs error against the "
                        "reference. Exit 0 only if everything matches and is within tolerance.")
     p.add_argument("--bundle", help=bundle_help)
+    p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("drain", help="predict every file in INBOX, move it to OUTBOX (for systemd)",
