@@ -293,6 +293,10 @@ def test_without_a_key_every_target_says_the_bundle_is_unverified(cases, tmp_pat
                         "--bundle", str(cases["no signature"])], capture_output=True, text=True,
                        timeout=120, env=env_with())
     assert r.returncode == 0 and "signature: not checked" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "mpgpack.targets.edge.device", "predict",
+                        "--bundle", str(cases["no signature"])], input='{"cylinders": 4}\n',
+                       capture_output=True, text=True, timeout=120, env=env_with())
+    assert r.returncode == 3 and "mpg-edge: signature: not checked" in r.stderr
 
 
 def test_api_with_a_trusted_key_refuses_each_bad_bundle_on_reload_and_keeps_serving(

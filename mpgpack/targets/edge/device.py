@@ -223,9 +223,6 @@ def cmd_predict(args) -> int:
     from mpgpack.core.schema import Schema
     fmt = _format_of(args.input, args.format)
     bundle, runner = open_model(args.bundle, args.trust)
-    if args.trust is None and not args.quiet:
-        from mpgpack.core.signing import UNVERIFIED
-        print(f"mpg-edge: {UNVERIFIED}", file=sys.stderr)
     schema = Schema.from_manifest(bundle.manifest)
     try:
         fd = os.open(args.input, os.O_RDONLY) if args.input else sys.stdin.fileno()
@@ -237,6 +234,9 @@ def cmd_predict(args) -> int:
     finally:
         if args.output:
             out.close()
+    if args.trust is None and not args.quiet:     # beside the summary: an error stays one line
+        from mpgpack.core.signing import UNVERIFIED
+        print(f"mpg-edge: {UNVERIFIED}", file=sys.stderr)
     if not args.quiet or stats.bad:
         _summary(stats, sys.stderr)
     return EXIT_ROWS_FAILED if stats.bad else EXIT_OK
