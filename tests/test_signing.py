@@ -211,6 +211,22 @@ def test_sign_cli_writes_the_signature_and_a_bad_key_is_one_line(tiny_bundle, ke
     assert "cannot read private key" in bad.stderr
 
 
+def test_publish_sign_key_publishes_a_signed_bundle(tiny_bundle, keys, tmp_path):
+    registry = tmp_path / "registry"
+    r = run_cli("publish", str(tiny_bundle), str(registry), "--sign-key", str(keys["trusted"]))
+    assert r.returncode == 0, r.stderr
+    published = next(registry.glob("mpg-*"))
+    assert signing.verify_bundle_signature(published, keys["trusted.pub"]).checked == (
+        signing.CORE, signing.FULL)
+
+
+def test_build_with_a_bad_sign_key_fails_before_training(tmp_path):
+    r = run_cli("build", "--out", str(tmp_path / "dist"), "--sign-key", str(tmp_path / "nokey"),
+                timeout=60)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "cannot read private key" in r.stderr
+    assert not (tmp_path / "dist").exists()
+
+
 # -- every target, on the built bundle (slow tier) -------------------------------------------
 CASES = ["good", "artifact byte flipped", "signature byte flipped", "re-signed by another key",
          "no signature"]
