@@ -338,3 +338,36 @@ def test_api_with_a_trusted_key_refuses_each_bad_bundle_on_reload_and_keeps_serv
                 assert r.status_code == 409 and EXPECTED[case] in r.json()["error"], r.text
             assert client.get("/metadata").json()["model"]["version"] == version
             assert client.get("/metadata").json()["signature"].startswith("signature: OK")
+
+
+@pytest.mark.wheel
+def test_signed_tarball_installs_its_key_and_the_device_refuses_a_bad_signature(
+        cases, keys, tmp_path):
+    """`edge bundle --trust`: the tarball carries the signature and the key; install.sh puts the
+    key beside the bundle; the installed runner (no cryptography in its venv: openssl) checks
+    it at every start."""
+    from mpgpack.targets.edge import emulate
+    bundle = tmp_path / "signed" / cases["good"].name
+    shutil.copytree(cases["good"], bundle, ignore=shutil.ignore_patterns("*.tar.gz"))
+    wrong = run_cli("edge", "bundle", "--bundle", str(bundle), "--arch", "x86_64",
+                    "--trust", str(keys["other.pub"]), timeout=900)
+    assert wrong.returncode == 1 and "is signed by another key" in wrong.stderr
+    packed = run_cli("edge", "bundle", "--bundle", str(bundle), "--arch", "x86_64",
+                     "--trust", str(keys["trusted.pub"]), timeout=900)
+    assert packed.returncode == 0, packed.stderr
+    entry = json.loads((bundle / "manifest.json").read_text())["packages"]["edge_x86_64"]
+    top = emulate.unpack(bundle / entry["path"], tmp_path)
+    prefix = tmp_path / "opt"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    installed = subprocess.run(["sh", str(top / "install.sh"), "--prefix", str(prefix),
+                                "--no-link"], capture_output=True, text=True, timeout=600,
+                               env={**env, "PYTHON": sys.executable, "PIP_NO_INDEX": "1"})
+    assert installed.returncode == 0, installed.stderr
+    assert "signature: OK" in installed.stdout and "checked with openssl" in installed.stdout
+    assert (prefix / "trust.pub").read_bytes() == keys["trusted.pub"].read_bytes()
+
+    flip_signature_byte(prefix / "bundle")
+    run = subprocess.run([str(prefix / "venv" / "bin" / "mpg-edge"), "predict"],
+                         input='{"cylinders": 4}\n', capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert run.returncode == 1 and run.stdout == "" and "bad signature" in run.stderr
