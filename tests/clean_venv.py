@@ -35,10 +35,11 @@ class CleanVenv:
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
         return {**env, **extra}
 
-    def run(self, *cmd: str, timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess:
+    def run(self, *cmd: str, timeout: float = 600, cwd: Path | None = None,
+            **extra_env: str) -> subprocess.CompletedProcess:
         """Runs a program of the venv (bin/NAME) or any command, in the venv's cwd."""
         exe = str(self.bin / cmd[0]) if (self.bin / cmd[0]).exists() else cmd[0]
-        return subprocess.run([exe, *cmd[1:]], cwd=self.cwd, env=self.env(**extra_env),
+        return subprocess.run([exe, *cmd[1:]], cwd=cwd or self.cwd, env=self.env(**extra_env),
                               capture_output=True, text=True, timeout=timeout)
 
     def pip_install(self, *args: str) -> None:
