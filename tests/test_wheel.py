@@ -133,6 +133,6 @@ def test_build_extra_builds_a_bundle_from_the_shipped_data(tmp_path_factory, dis
     assert manifest["data"]["source"] == "mpgpack/data/auto-mpg.data"
     assert manifest["data"]["rows"] == 398
     assert manifest["parity"]["tfjs"]["passed"], manifest["parity"]["tfjs"]
-    assert (bundle / "web" / "index.html").is_file() and list(cache.glob("web-*/node_modules"))
+    assert (bundle / "web" / "index.html").is_file() and list(cache.glob("npm/web-*/node_modules"))
     verify = venv.run("mpgpack", "verify", str(bundle))
     assert verify.returncode == 0 and "verify: OK" in verify.stdout, verify.stdout + verify.stderr
