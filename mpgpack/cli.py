@@ -107,21 +107,22 @@ def make_parser(command: Command | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = command_in(argv)
+    name = f"mpgpack {command.name}" if command else "mpgpack"
     try:
         args = make_parser(command).parse_args(argv)
         return int(args.run(args) or 0)
     except UserError as exc:
-        print(f"mpgpack {command.name}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 1
     except ModuleNotFoundError as exc:
         extra = missing_extra(exc, command) if command else None
         if extra is None:
             raise
-        print(f"mpgpack {command.name} needs the {extra} extra: pip install 'mpgpack[{extra}]' "
+        print(f"{name} needs the {extra} extra: pip install 'mpgpack[{extra}]' "
               f"(no module named {exc.name!r})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"mpgpack {command.name if command else ''}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
 
 
