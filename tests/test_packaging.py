@@ -156,3 +156,18 @@ def test_device_constraints_are_the_repositorys_pins_for_everything_the_device_n
     expected = "\n".join(f"{n}=={repo[n]}" for n in sorted(needed) if n in repo)
     assert set(device) == needed, f"{CONSTRAINTS.name} should pin exactly:\n{expected}"
     assert {n: repo.get(n) for n in device} == device, f"{CONSTRAINTS.name} should be:\n{expected}"
+
+
+# --- the npm packages of an installed package ----------------------------------------------
+
+def test_without_node_or_npm_the_message_is_one_line(monkeypatch, tmp_path):
+    from mpgpack.core.errors import UserError
+    from mpgpack.targets.web import node_project
+    monkeypatch.setenv("PATH", str(tmp_path))                 # no node, no npm
+    monkeypatch.setenv("MPGPACK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match="node is not installed") as exc:
+        node_project.node_binary()
+    assert "\n" not in str(exc.value)
+    monkeypatch.setattr(node_project, "HERE", tmp_path / "no-checkout", raising=True)
+    with pytest.raises(UserError, match="npm is not installed"):
+        node_project._install(tmp_path / "cache" / "npm" / "web-x")
