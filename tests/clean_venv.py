@@ -14,9 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpgpack import __version__
 from tests.conftest import REPO, free_port
 from tests.test_api_support import stop, wait_ready
 
+# All that installing mpgpack may put into site-packages: one package and its dist-info.
+TOP_LEVEL = {"mpgpack", f"mpgpack-{__version__}.dist-info"}
 INSTALL_TIMEOUT_S = 1200     # the build extra brings TensorFlow (~1-3 min from a local index)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clean_venv import make_venv, serving
+from tests.clean_venv import TOP_LEVEL, make_venv, serving
 from tests.conftest import REPO, free_port
 from tests.test_api_support import post_json
 
@@ -189,6 +189,7 @@ def test_the_image_starts_and_predicts(bundle_dir, tmp_path_factory):
         elif step[0] == "RUN":
             run_step(root, venv, step[1], step[2], image.env)
     assert not (root / "src").exists()
+    assert venv.top_level_entries() == TOP_LEVEL
 
     workdir = in_root(root, ".", image.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.clean_venv import CleanVenv, make_venv, mpgpack_serve
+from mpgpack import __version__
+from tests.clean_venv import TOP_LEVEL, CleanVenv, make_venv, mpgpack_serve
 from tests.conftest import REPO
 from tests.test_api_support import post_json
 
 pytestmark = pytest.mark.slow
 
-TOP_LEVEL = {"mpgpack", "mpgpack-0.1.0.dist-info"}
 # Files each extra needs at run time, beside the Python modules.
 DATA_FILES = [
     "mpgpack/data/auto-mpg.data", "mpgpack/data/README.md",                      # build
@@ -82,10 +82,10 @@ def test_wheel_holds_one_package_and_its_data_and_no_npm_packages(dists):
     assert {n.split("/")[0] for n in names} == TOP_LEVEL
     assert not [n for n in names if "node_modules" in n or "__pycache__" in n]
     assert set(DATA_FILES) <= set(names)
-    assert "mpgpack-0.1.0.dist-info/licenses/LICENSE" in names
-    meta = zipfile.ZipFile(dists["wheel"]).read("mpgpack-0.1.0.dist-info/METADATA").decode()
+    assert f"mpgpack-{__version__}.dist-info/licenses/LICENSE" in names
+    meta = zipfile.ZipFile(dists["wheel"]).read(f"mpgpack-{__version__}.dist-info/METADATA").decode()
     assert "License-Expression: MIT" in meta and "Project-URL: " in meta
-    points = zipfile.ZipFile(dists["wheel"]).read("mpgpack-0.1.0.dist-info/entry_points.txt").decode()
+    points = zipfile.ZipFile(dists["wheel"]).read(f"mpgpack-{__version__}.dist-info/entry_points.txt").decode()
     assert "mpg-edge = mpgpack.targets.edge.device:main" in points
     with tarfile.open(dists["sdist"]) as sdist:
         in_sdist = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
