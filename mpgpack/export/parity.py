@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,23 +12,21 @@ from mpgpack.core.errors import UserError
 from mpgpack.core.runtimes import LiteRTRunner, OnnxRunner
 from mpgpack.core.verify import error_stats, holdout_mae
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "targets" / "web"
-NODE_RUNNER = WEB_DIR / "node_predict.mjs"
+NODE_RUNNER = "node_predict.mjs"   # in the web target's Node project
 
 
 def tfjs_node_predict(model_dir: Path, X: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Runs the TF.js graph model with @tensorflow/tfjs in Node (the set-up's npm install)."""
-    node = shutil.which("node")
-    if node is None:
-        raise UserError("node is not installed; run the set-up (make setup) for the TF.js parity check")
-    if not (WEB_DIR / "node_modules" / "@tensorflow" / "tfjs").is_dir():
-        raise UserError(f"@tensorflow/tfjs is not installed in {WEB_DIR}; run `npm ci` there (make setup)")
+    """Runs the TF.js graph model with @tensorflow/tfjs in Node (the page's npm packages)."""
+    from mpgpack.targets.web.node_project import node_binary, node_project
+    node = node_binary()
+    project = node_project()
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         rows = [[None if np.isnan(v) else float(v) for v in row] for row in X]
         inp.write_text(json.dumps({"inputs": rows}))
-        proc = subprocess.run([node, str(NODE_RUNNER), str(Path(model_dir).resolve()), str(inp), str(out)],
-                              capture_output=True, text=True, cwd=WEB_DIR, timeout=300)
+        proc = subprocess.run([node, str(project / NODE_RUNNER), str(Path(model_dir).resolve()),
+                               str(inp), str(out)], capture_output=True, text=True, cwd=project,
+                              timeout=300)
         if proc.returncode != 0:
             raise UserError(f"TF.js in Node failed: {proc.stderr.strip().splitlines()[-1:]}")
         result = json.loads(out.read_text())
