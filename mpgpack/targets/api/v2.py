@@ -45,8 +45,10 @@ class RequestInput(BaseModel):
     shape: list[Annotated[int, Field(ge=0)]] = Field(description="[N, 7]")
     datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}")
     parameters: Optional[dict[str, Any]] = None
-    data: TensorData = Field(description="row-major values, flat or nested; null = missing "
-                                         "(horsepower only)")
+    data: Optional[TensorData] = Field(None, description="row-major values, flat or nested; null "
+                                         "or NaN = missing (horsepower only); omitted when the "
+                                         "values follow as binary data (parameters."
+                                         "binary_data_size)")
 
 
 class RequestOutput(BaseModel):
@@ -100,14 +102,19 @@ def v2_fields(loc: tuple) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
-    """Validates a V2 request body; returns it and the input as float32 [N, 7]."""
+def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest:
+    """The request's JSON (HTTP body or binary header) or, from gRPC, the same as a dict,
+    checked against the protocol's structure. Tensor values are checked by tensor_matrix."""
     try:
-        req = REQUEST.validate_json(body)
+        return REQUEST.validate_json(body) if isinstance(body, bytes) else REQUEST.validate_python(body)
     except ValidationError as exc:
         err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
         err.errors = None          # the V2 error object is exactly {"error": "..."}
         raise err from None
+
+
+def _check_header(req: InferenceRequest, models: RequestModels) -> RequestInput:
+    """The one input tensor's name, datatype and shape, and the requested outputs."""
     if len(req.inputs) != 1:
         raise ApiError(400, f"inputs: this model takes exactly 1 input tensor ('{INPUT_NAME}'), "
                             f"got {len(req.inputs)}")
@@ -123,30 +130,72 @@ def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, 
     if len(shape) != 2 or shape[1] != width:
         raise ApiError(400, f"inputs[0].shape: must be [N, {width}] (one row of {width} features "
                             f"per car: {', '.join(models.names)}), got {shape}")
-    rows = shape[0]
-    if rows < 1:
+    if shape[0] < 1:
         raise ApiError(400, "inputs[0].shape: N must be at least 1, got 0")
-    if rows > models.max_batch:
+    if shape[0] > models.max_batch:
         raise ApiError(400, f"inputs[0].shape: at most {models.max_batch} rows per request, "
-                            f"got {rows}; split the request")
-    data = tensor.data
-    nested = bool(data) and isinstance(data[0], list)
-    if nested:
+                            f"got {shape[0]}; split the request")
+    for i, out in enumerate(req.outputs or ()):
+        if out.name != OUTPUT_NAME:
+            raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
+                                f"output is '{OUTPUT_NAME}'")
+    return tensor
+
+
+def _json_rows(tensor: RequestInput, width: int) -> list[list]:
+    """The `data` of a JSON tensor as rows, flat or nested, matched against its shape."""
+    data, shape, rows = tensor.data, tensor.shape, tensor.shape[0]
+    if data is None:
+        raise ApiError(400, "inputs[0].data: required field is missing (or send the values as "
+                            "binary data, with parameters.binary_data_size)")
+    if data and isinstance(data[0], list):
         bad = next((i for i, r in enumerate(data) if len(r) != width), None)
         if len(data) != rows or bad is not None:
             detail = (f"row {bad} has {len(data[bad])} values" if bad is not None
                       else f"{len(data)} rows")
             raise ApiError(400, f"inputs[0].data: nested data must match shape {shape}, got {detail}")
-        row_values = data
+        return data
+    if len(data) != rows * width:
+        raise ApiError(400, f"inputs[0].data: shape {shape} needs {rows * width} values, "
+                            f"got {len(data)}")
+    return [data[i * width:(i + 1) * width] for i in range(rows)]
+
+
+def tensor_matrix(req: InferenceRequest, models: RequestModels,
+                  values: Optional[list[Optional[np.ndarray]]] = None) -> np.ndarray:
+    """The request's input as float32 [N, 7] (NaN = missing), after the same Car rules as
+    POST /predict. `values`: per input, its flat values when they came outside the JSON
+    (binary HTTP data, gRPC contents); None where the JSON `data` holds them."""
+    tensor = _check_header(req, models)
+    width, rows = len(models.names), tensor.shape[0]
+    flat = values[0] if values else None
+    if flat is None:
+        row_values = _json_rows(tensor, width)
     else:
-        if len(data) != rows * width:
-            raise ApiError(400, f"inputs[0].data: shape {shape} needs {rows * width} values, "
-                                f"got {len(data)}")
-        row_values = [data[i * width:(i + 1) * width] for i in range(rows)]
-    # The same Car rules as POST /predict, with errors pointing at the tensor row.
+        if flat.size != rows * width:
+            raise ApiError(400, f"inputs[0]: shape {tensor.shape} needs {rows * width} values, "
+                                f"got {flat.size}")
+        row_values = flat.reshape(rows, width).tolist()
+    _check_rows(row_values, models)
+    return np.array(row_values, dtype=np.float32)
+
+
+def _check_rows(row_values: list[list], models: RequestModels) -> None:
+    """The same Car rules as POST /predict, with errors pointing at the tensor row. A NaN is
+    how an FP32 tensor writes "missing" (V2 clients send the JSON literal NaN): for a feature
+    that may be missing it means missing; for any other it is refused as not finite."""
     names = models.names
+    nullable = [f["name"] for f in models.rules.features if f.get("nullable")]
+    cars = []
+    for r in row_values:
+        car = dict(zip(names, r))
+        for name in nullable:
+            value = car[name]
+            if value is not None and value != value:
+                car[name] = None
+        cars.append(car)
     try:
-        models.rows.validate_python([dict(zip(names, r)) for r in row_values])
+        models.rows.validate_python(cars)
     except ValidationError as exc:
         errs = exc.errors(include_url=False)
         first = describe(errs[0], models.rules,
@@ -154,13 +203,12 @@ def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, 
                          else f"inputs[0].data row {loc[0]}")
         more = len(errs) - 1
         raise ApiError(400, first["message"] + (f" (and {more} more)" if more else "")) from None
-    if req.outputs is not None:
-        for i, out in enumerate(req.outputs):
-            if out.name != OUTPUT_NAME:
-                raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
-                                    f"output is '{OUTPUT_NAME}'")
-    X = np.array(row_values, dtype=np.float32)
-    return req, X
+
+
+def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
+    """Validates a JSON V2 request body; returns it and the input as float32 [N, 7]."""
+    req = parse_request(body, models)
+    return req, tensor_matrix(req, models)
 
 
 def model_metadata(name: str, version: str, features: list[str]) -> dict:
