@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Optional
 
 import orjson
@@ -28,8 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mpgpack import __version__
-from mpgpack.targets.api import v2
+from mpgpack.targets.api import v2, v2_http, v2_infer
 from mpgpack.targets.api.body import DEFAULT_MAX_BODY_BYTES, read_json_body
 from mpgpack.targets.api.errors import ApiError, from_validation
 from mpgpack.core.errors import UserError
@@ -132,7 +132,8 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, log_requests: bool = True,
                web_dir: str | os.PathLike | None = None, prediction_log: str | None = None,
                drift_window: int = DEFAULT_WINDOW, source: str | os.PathLike | None = None,
-               reload_dir: str | os.PathLike | None = None, reload_signal: bool = True) -> FastAPI:
+               reload_dir: str | os.PathLike | None = None, reload_signal: bool = True,
+               grpc_port: int | None = None, grpc_host: str = "127.0.0.1") -> FastAPI:
     """Builds the service. Raises UserError (one line) for a bad bundle.
 
     bundle_path: the bundle (or registry) to serve at start. source: what a reload follows
@@ -140,7 +141,8 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
     prediction_log: a file for one JSON line per predicted car ("{pid}" is replaced by the
     process id). reload_dir: the folder shared by the workers of `serve --workers N`, through
     which a reload reaches every worker (see reload_sync). reload_signal: reload on SIGHUP
-    (only possible from the main thread).
+    (only possible from the main thread). grpc_port: also serve V2 over gRPC there, from
+    the same model slot (started with the app, stopped with it).
     """
     source = bundle_path if source is None else source
 
@@ -201,7 +203,13 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        grpc_server = None
+        if grpc_port is not None:
+            from mpgpack.targets.api.grpc_service import start_server   # the grpc libraries, only when asked
+            grpc_server = start_server(_app.state.service, grpc_host, grpc_port, max_body_bytes)
         yield
+        if grpc_server is not None:
+            grpc_server.stop(5).wait()
         stop_refresh.set()
         if broadcast:
             broadcast.stop()
@@ -273,6 +281,9 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
         served.drift.observe(X)
         if predlog is not None:
             predlog.record(X, pred, served.version, request_id, (time.perf_counter() - t0) * 1000)
+
+    # The data plane both V2 transports (HTTP and gRPC) predict through (see v2_infer).
+    app.state.service = SimpleNamespace(slot=slot, metrics=metrics, observe=observe)
 
     @app.get("/metadata", tags=["service"], summary="Model version, feature schema, metrics, parity")
     async def get_metadata(request: Request) -> Response:
@@ -354,17 +365,11 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
         return JsonResponse(result)
 
     # ---- Open Inference Protocol V2 -------------------------------------------------------
-    def check_model(served: Served, model_name: str, model_version: str | None = None) -> None:
-        name, version = served.name, served.version
-        if model_name != name:
-            raise ApiError(404, f"model {model_name!r} not found; this server serves {name!r}")
-        if model_version is not None and model_version != version:
-            raise ApiError(404, f"model {name!r} has no version {model_version!r}; "
-                                f"it serves version {version!r}")
+    check_model = v2_infer.check_model
 
     @app.get("/v2", tags=["v2"], summary="Server metadata")
     async def v2_server() -> JsonResponse:
-        return JsonResponse({"name": "mpgpack", "version": __version__, "extensions": []})
+        return JsonResponse(v2_infer.server_metadata())
 
     @app.get("/v2/health/live", tags=["v2"], summary="Liveness")
     async def v2_live() -> JsonResponse:
@@ -402,24 +407,17 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
 
     @app.post("/v2/models/{model_name}/infer", **infer_doc)
     @app.post("/v2/models/{model_name}/versions/{model_version}/infer", **infer_doc)
-    async def v2_infer(request: Request) -> JsonResponse:
+    async def v2_infer_route(request: Request) -> Response:
         served = slot.current          # read ONCE: this request is answered by this version
         t0 = time.perf_counter()
-        request.scope["mpg.version"] = version = served.version
+        request.scope["mpg.version"] = served.version
         params = request.path_params
         check_model(served, params["model_name"], params.get("model_version"))
-        body = await read_json_body(request, max_body_bytes)
-        req, X = v2.parse_tensor(body, served.models)
-        pred = served.predictor.predict(X)
-        request_id = request.scope["request_id"]
-        observe(served, X, pred, request_id, t0)
-        warnings, counts = served.models.check_training_range(X)
-        for feature, count in counts.items():
-            metrics.flag(feature, count, version)
-        flagged = sum(1 for ws in warnings if ws)
-        request.scope["mpg.batch"] = len(pred)
-        return JsonResponse(v2.infer_response(served.name, version, req.id or request_id,
-                                              pred, flagged))
+        req, values = await v2_http.read_request(request, max_body_bytes, served.models)
+        answer = v2_infer.infer(app.state.service, served, req, values,
+                                request.scope["request_id"], t0)
+        request.scope["mpg.batch"] = answer.rows
+        return v2_http.infer_response(req, answer.response)
 
     # The two prediction routes are *documented* by the FastAPI routes above and *served* by
     # plain Starlette routes placed first in the router, calling the same functions. They read
@@ -427,9 +425,11 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
     # overhead (it was most of a one-car request's CPU time).
     app.router.routes[:0] = [
         LabelledRoute("/predict", predict, methods=["POST"]),
-        LabelledRoute("/v2/models/{model_name}/infer", v2_infer, methods=["POST"]),
-        LabelledRoute("/v2/models/{model_name}/versions/{model_version}/infer", v2_infer,
-                      methods=["POST"])]
+        LabelledRoute("/v2/models/{model_name}/infer", v2_infer_route, methods=["POST"]),
+        LabelledRoute("/v2/models/{model_name}/versions/{model_version}/infer", v2_infer_route,
+                      methods=["POST"]),
+        *(LabelledRoute(path, handler, methods=[method])
+          for method, path, handler in v2_http.unsupported_routes())]
 
     # ---- errors: always {"error": ...}, never a traceback -------------------------------
     @app.exception_handler(ApiError)
@@ -516,6 +516,7 @@ ENV_SOURCE = "MPGPACK_API_BUNDLE_SOURCE"      # what reloads follow (a registry,
 ENV_PREDICTION_LOG = "MPGPACK_API_PREDICTION_LOG"
 ENV_DRIFT_WINDOW = "MPGPACK_API_DRIFT_WINDOW"
 ENV_RELOAD_DIR = "MPGPACK_API_RELOAD_DIR"     # shared by the workers; see reload_sync
+ENV_GRPC = "MPGPACK_API_GRPC"                 # HOST:PORT of the gRPC service (every worker binds it)
 
 
 def app_from_env() -> FastAPI:
@@ -528,4 +529,12 @@ def app_from_env() -> FastAPI:
                       prediction_log=os.environ.get(ENV_PREDICTION_LOG) or None,
                       drift_window=int(os.environ.get(ENV_DRIFT_WINDOW, DEFAULT_WINDOW)),
                       source=os.environ.get(ENV_SOURCE) or None,
-                      reload_dir=os.environ.get(ENV_RELOAD_DIR) or None)
+                      reload_dir=os.environ.get(ENV_RELOAD_DIR) or None,
+                      **_grpc_from_env(os.environ.get(ENV_GRPC)))
+
+
+def _grpc_from_env(value: str | None) -> dict:
+    if not value:
+        return {}
+    host, _, port = value.rpartition(":")
+    return {"grpc_host": host, "grpc_port": int(port)}

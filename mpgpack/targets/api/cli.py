@@ -23,6 +23,10 @@ def _serve(args) -> int:
                         f"got {args.drift_window}")
     prediction_log = _prediction_log_path(args.prediction_log, args.workers)
     _check_port_free(args.host, args.port)
+    if args.grpc_port is not None:
+        if args.grpc_port == args.port:
+            raise UserError(f"--grpc-port {args.grpc_port} is also the HTTP --port; choose another")
+        _check_port_free(args.host, args.grpc_port)
     import uvicorn
     configure_logging()
     # Reloads follow the ORIGINAL --bundle (a registry through CURRENT, s3:// through its
@@ -34,11 +38,13 @@ def _serve(args) -> int:
                   access_log=False, log_config=None, log_level="warning", server_header=False,
                   timeout_keep_alive=30)
     options = dict(max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
+    if args.grpc_port is not None:
+        _check_grpc_available()
     if args.workers == 1:
         # Load and self-test here: a bad bundle fails with one line before the port opens.
         app = api.create_app(start_path, **options, log_requests=not args.no_access_log,
                              prediction_log=prediction_log, drift_window=args.drift_window,
-                             source=source)
+                             source=source, grpc_port=args.grpc_port, grpc_host=args.host)
         _announce(args, app.state.slot.current, prediction_log)
         uvicorn.run(app, **common)
         return 0
@@ -57,6 +63,7 @@ def _serve(args) -> int:
                        api.ENV_PREDICTION_LOG: prediction_log or "",
                        api.ENV_DRIFT_WINDOW: str(args.drift_window),
                        api.ENV_RELOAD_DIR: reload_dir,
+                       api.ENV_GRPC: f"{args.host}:{args.grpc_port}" if args.grpc_port else "",
                        "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
     del served
     try:
@@ -72,7 +79,8 @@ def _announce(args, served, prediction_log) -> None:
     import os
     import sys
     print(f"mpgpack serve: model {served.version} from {served.bundle.path} on "
-          f"http://{args.host}:{args.port} ({args.workers} worker{'s' if args.workers > 1 else ''}; "
+          f"http://{args.host}:{args.port}"
+          f"{f' and gRPC {args.host}:{args.grpc_port}' if args.grpc_port else ''} ({args.workers} worker{'s' if args.workers > 1 else ''}; "
           f"docs at /docs; pid {os.getpid()}: SIGHUP or POST /admin/reload switches versions"
           f"{'; prediction log ' + prediction_log if prediction_log else ''})",
           file=sys.stderr, flush=True)
@@ -118,6 +126,18 @@ def _run_workers(config) -> None:
         ReloadingSupervisor(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
+
+
+def _check_grpc_available() -> None:
+    """--grpc-port needs grpcio and grpcio-tools (the api extra): one line if they are missing,
+    and the protocol compiled before the port opens."""
+    from mpgpack.core.errors import UserError
+    try:
+        from mpgpack.targets.api.grpc_service import protocol
+        protocol()
+    except (ImportError, NotImplementedError) as exc:
+        raise UserError(f"--grpc-port needs grpcio and grpcio-tools ({exc}); "
+                        "pip install 'mpgpack[api]'") from None
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -166,6 +186,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--grpc-port", type=int, default=None, metavar="PORT",
+                   help="also serve the Open Inference Protocol V2 over gRPC on this port (KServe's "
+                        "inference.GRPCInferenceService; same model, limits, reloads and metrics) "
+                        "(default: off)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes (default: 1); each runs the model on one thread")
     p.add_argument("--max-batch", type=int, default=10_000,
