@@ -35,10 +35,18 @@ def test_shipped_data_parses_with_missing_horsepower():
 @pytest.mark.parametrize("bad_line, message", [
     ('18.0 8 307.0 130.0 3504. 12.0 70\t"short row"', "expected 9 fields"),
     ('18.0 8 307.0 130.0 3504. 12.0 70 1 1\t"long row"', "expected 9 fields"),
-    ('18.0 8 307.0 fast 3504. 12.0 70 1\t"word"', "column 'horsepower' is not a number: 'fast'"),
-    ('? 8 307.0 130.0 3504. 12.0 70 1\t"no mpg"', "column 'mpg' is missing"),
-    ('18.0 8 307.0 130.0 ? 12.0 70 1\t"no weight"', "column 'weight' is missing; only horsepower may be"),
-    ('18.0 8 307.0 130.0 inf 12.0 70 1\t"infinite"', "not a finite number"),
+    ('18.0 8 307.0 fast 3504. 12.0 70 1\t"word"',
+     "horsepower: 'fast' is not a number (allowed: a number within 30–400 hp, or missing)"),
+    ('? 8 307.0 130.0 3504. 12.0 70 1\t"no mpg"', "mpg: missing (only horsepower may be missing)"),
+    ('18.0 8 307.0 130.0 ? 12.0 70 1\t"no weight"', "weight: missing (only horsepower may be missing)"),
+    ('18.0 8 307.0 130.0 inf 12.0 70 1\t"infinite"', "weight: 'inf' is not a number"),
+    ('18.0 8 307.0 130.0 1e999 12.0 70 1\t"overflow"', "weight: '1e999' is not a finite number"),
+    # the strict grammar: plain ASCII numbers only, though Python's float() takes these
+    ('18.0 8 307.0 130.0 3504. 12.0 70 \u0663\t"arabic-indic 3"', "origin: '\u0663' is not a number"),
+    ('18.0 8 307.0 130.0 3504. 12.0 70 \uff14\t"fullwidth 4"', "origin: '\uff14' is not a number"),
+    ('18.0 8 307.0 130.0 3_504 12.0 70 1\t"underscore"', "weight: '3_504' is not a number"),
+    ('18.0 8 307.0 130.0 3504.\x00 12.0 70 1\t"nul"', "weight: '3504.\\x00' is not a number"),
+    ('18.0 8 307.0 130.0 nan 12.0 70 1\t"nan"', "weight: 'nan' is not a number"),
     ('18.0 8 307.0 130.0 3504. 12.0 70 1\t"unclosed', "cannot split the line"),
 ])
 def test_malformed_line_is_named(tmp_path, bad_line, message):
@@ -53,13 +61,24 @@ def test_rows_beyond_hard_limits_are_left_out_and_noted(tmp_path):
     absurd = '18.0 8 307.0 130.0 35040. 12.0 70 1\t"ten tonne car"'
     ds = load_dataset(write(tmp_path, [GOOD_LINE] * 60 + [absurd]))
     assert len(ds) == 60
-    assert any(":61: weight=35040 is outside the hard limits" in n for n in ds.notes)
+    assert f"{tmp_path / 'cars.data'}:61: weight: 35040 is outside the hard limits 1000–7000 lb; " \
+        "row left out" in ds.notes
     assert any("same values as" in n for n in ds.notes)  # the 60 identical rows are noted
 
 
 def test_unknown_origin_is_left_out(tmp_path):
     ds = load_dataset(write(tmp_path, [GOOD_LINE] * 60 + ['18.0 8 307.0 130.0 3504. 12.0 70 4\t"x"']))
-    assert len(ds) == 60 and any("origin=4" in n for n in ds.notes)
+    assert len(ds) == 60
+    assert any(":61: origin: unknown value 4 (allowed: 1 USA, 2 Europe, 3 Japan)" in n for n in ds.notes)
+
+
+def test_near_category_value_is_not_rounded_into_one(tmp_path):
+    lines = [GOOD_LINE] * 60 + ['18.0 8 307.0 130.0 3504. 12.0 70 3.0000000001\t"x"',
+                                '18.0 4.5 307.0 130.0 3504. 12.0 70 1\t"y"']
+    ds = load_dataset(write(tmp_path, lines))
+    assert len(ds) == 60
+    assert any(":61: origin: unknown value 3.0000000001 (allowed: 1 USA" in n for n in ds.notes)
+    assert any(":62: cylinders: must be a whole number, got 4.5; row left out" in n for n in ds.notes)
 
 
 def test_csv_with_header_any_column_order(tmp_path):

@@ -105,6 +105,12 @@ def test_every_kind_of_bad_csv_row_is_reported_and_skipped(bundle_dir):
         12: "4,97,,2130,14.5,71,3,ok-3",                   # missing horsepower: fine
         13: "1,5,10,500,1,50,0,x",                         # everything wrong at once
         14: GOOD + ",ok-4",
+        # the strict number grammar: float() would take these, the runner does not
+        15: "4,97,88,2_130,14.5,71,3,x",                   # digit separator
+        16: "4,97,88,2130,14.5,71,\u0663,x",              # Arabic-Indic 3
+        17: "\uff14,97,88,2130,14.5,71,3,x",               # full-width 4
+        18: "4,97,88\x00,2130,14.5,71,3,x",                # NUL byte
+        19: "4,97,88,2130,14.5,71,3.0000000001,x",         # near a category: not rounded
     }
     stdin = header + "\n" + "\n".join(rows[n] for n in sorted(rows)) + "\n"
     proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=stdin)
@@ -113,19 +119,24 @@ def test_every_kind_of_bad_csv_row_is_reported_and_skipped(bundle_dir):
     names = [l.split(",")[-2] for l in proc.stdout.splitlines()[1:]]
     assert names == ["ok-1", "ok-2", "ok-3", "ok-4"]
     errs = error_lines(proc.stderr)
-    assert sorted(errs) == [3, 4, 5, 6, 7, 8, 9, 10, 13]
+    assert sorted(errs) == [3, 4, 5, 6, 7, 8, 9, 10, 13, 15, 16, 17, 18, 19]
     assert "expected 8 values (as in the header), found 7" in errs[3]
     assert "found 9" in errs[4]
     assert "horsepower: 'fast' is not a number" in errs[5]
-    assert "weight: 9000 is outside the allowed range 1000 to 7000 lb" in errs[6]
+    assert "weight: 9000 is outside the hard limits 1000–7000 lb" in errs[6]
     assert "origin: unknown value 4 (allowed: 1 USA, 2 Europe, 3 Japan)" in errs[7]
-    assert "displacement: missing value (required" in errs[8]
-    assert "cylinders: 4.5 must be a whole number" in errs[9]
+    assert "displacement: missing (only horsepower may be missing)" in errs[8]
+    assert "cylinders: must be a whole number, got 4.5" in errs[9]
     assert "horsepower: 'nan' is not a number" in errs[10]
     for name in ["cylinders", "displacement", "horsepower", "weight", "acceleration",
                  "model_year", "origin"]:
         assert f"{name}: " in errs[13]
-    assert "predicted 4 of 13 rows" in proc.stderr and "9 bad row(s) skipped" in proc.stderr
+    assert "weight: '2_130' is not a number (allowed: a number within 1000–7000 lb)" in errs[15]
+    assert "origin: '\u0663' is not a number (allowed: one of 1 USA, 2 Europe, 3 Japan)" in errs[16]
+    assert "cylinders: '\uff14' is not a number" in errs[17]
+    assert "horsepower: '88\\x00' is not a number" in errs[18]
+    assert "origin: unknown value 3.0000000001 (allowed: 1 USA, 2 Europe, 3 Japan)" in errs[19]
+    assert "predicted 4 of 18 rows" in proc.stderr and "14 bad row(s) skipped" in proc.stderr
     # stderr holds the runner's own reports only (no native library log lines among them)
     assert all(l.startswith(("line ", "note: ", "warning: ", "mpg-edge: "))
                for l in proc.stderr.splitlines()), proc.stderr
@@ -151,11 +162,12 @@ def test_every_kind_of_bad_json_line_is_reported_and_skipped(bundle_dir):
     assert sorted(errs) == list(range(2, 11))
     assert "not valid JSON" in errs[2]
     assert "expected 7 values in feature order" in errs[3] and "found 3" in errs[3]
-    assert 'weight: must be a number or null, got "heavy"' in errs[4]
-    assert "cylinders: must be a number or null, got true" in errs[5]
-    assert "horsepower: must be a number or null, got NaN" in errs[6]
-    assert "weight: missing value (required" in errs[7]
-    assert "acceleration: 99 is outside the allowed range 4 to 35 s" in errs[8]
+    assert 'weight: "heavy" is not a number (allowed: a number within 1000–7000 lb)' in errs[4]
+    assert "cylinders: true is not a number (allowed: a whole number within 2–16)" in errs[5]
+    assert "horsepower: NaN is not a finite number (allowed: a number within 30–400 hp, " \
+        "or null)" in errs[6]
+    assert "weight: missing (only horsepower may be missing)" in errs[7]
+    assert "acceleration: 99 is outside the hard limits 4–35 s" in errs[8]
     assert "origin: unknown value 7" in errs[9]
     assert "expected a JSON object" in errs[10]
 

@@ -150,10 +150,10 @@ def test_bad_input_http_client(binary, http_client):
     with pytest.raises(InferenceServerException) as err:
         _http_infer(http_client, X, binary)
     assert err.value.status() == "400"
-    assert "row 1 (weight)" in err.value.message() and "finite number" in err.value.message()
+    assert "row 1: weight: NaN is not a finite number" in err.value.message()
     X = np.array([ROW], np.float32)
     X[0, 2] = np.inf                                  # Infinity is never a value
-    with pytest.raises(InferenceServerException, match="finite number, got Infinity"):
+    with pytest.raises(InferenceServerException, match="horsepower: Infinity is not a finite number"):
         _http_infer(http_client, X, binary)
 
 

@@ -75,6 +75,104 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+def _headline(results: dict) -> list[str]:
+    if not results.get("ratios"):
+        return []
+    return ["## Headline", ""] + _table(["comparison", "value"],
+                                        [[k, v["text"]] for k, v in results["ratios"].items()])
+
+
+def _parity(results: dict) -> list[str]:
+    if not results.get("parity"):
+        return []
+    rows = [[n, p.get("runtime", ""), f"{p['max_abs_error']:.2e}", f"{p['mean_abs_error']:.2e}",
+             f"{p['holdout_mae']:.4f}" if p.get("holdout_mae") is not None else "",
+             p.get("rows", "")] for n, p in results["parity"].items()]
+    return (["## Parity against the float64 scikit-learn reference (golden set)", ""]
+            + _table(["artifact / path", "runtime", "max abs err", "mean abs err", "hold-out MAE",
+                      "rows"], rows))
+
+
+def _latency(results: dict) -> list[str]:
+    lat = results.get("latency")
+    if not lat:
+        return []
+    batches = list(next(iter(lat.values()))["batches"])
+    header = ["runtime"] + [f"{b} rows" for b in batches]
+    times = [[n] + [f"{_fmt_us(r['batches'][b]['median_us'])} / {_fmt_us(r['batches'][b]['p99_us'])}"
+                    for b in batches] for n, r in lat.items()]
+    rates = [[n] + [f"{r['batches'][b]['rows_per_s']:,.0f}" for b in batches] for n, r in lat.items()]
+    return (["## In-process latency (median / p99 per call; warm-up excluded)", ""]
+            + _table(header, times) + ["Rows per second (median):", ""] + _table(header, rates))
+
+
+def _cold_start(results: dict) -> list[str]:
+    if not results.get("cold_start"):
+        return []
+    rows = [[n, f"{c['first_output_s']:.3f} s", f"{c['peak_rss_mb']:.0f} MB", c.get("what", "")]
+            for n, c in results["cold_start"].items()]
+    return (["## Cold start (process start to first prediction) and peak RSS, pinned to one core", ""]
+            + _table(["process", "cold start", "peak RSS", "what"], rows))
+
+
+def _service(results: dict) -> list[str]:
+    lines = []
+    s = results.get("service")
+    if s:
+        rows = [[server, conc, f"{r['requests_per_s']:,.0f}", f"{r['p50_ms']:.2f} ms",
+                 f"{r['p99_ms']:.2f} ms", r.get("errors", 0)]
+                for server, runs in s.get("servers", {}).items() for conc, r in runs.items()]
+        lines += ["## HTTP service on loopback", ""]
+        lines += _table(["server", "clients", "req/s", "p50", "p99", "errors"], rows)
+        lines += [s["notes"], ""] if s.get("notes") else []
+    batch = _get(results, "service", "hundred_cars_per_request") or {}
+    if batch:
+        rows = [[server, conc, f"{r['requests_per_s']:,.0f}", f"{r['cars_per_s']:,.0f}",
+                 f"{r['p50_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", r.get("errors", 0)]
+                for server, runs in batch.items() for conc, r in runs.items()]
+        lines += ["100 cars per request:", ""]
+        lines += _table(["server", "clients", "req/s", "cars/s", "p50", "p99", "errors"], rows)
+    return lines
+
+
+def _edge_csv(results: dict) -> list[str]:
+    if not results.get("edge_csv"):
+        return []
+    rows = [[n, f"{r['rows']:,}", f"{r['wall_s']:.2f} s", f"{r['rows_per_s_wall']:,.0f}",
+             f"{r['rows_per_s_runner']:,.0f}"] for n, r in results["edge_csv"].items()]
+    return (["## Edge runner, CSV throughput", ""]
+            + _table(["runner (one core)", "rows", "wall, start to exit", "rows/s (wall)",
+                      "rows/s (runner's own count)"], rows))
+
+
+def _browser(results: dict) -> list[str]:
+    b = results.get("browser")
+    if not b:
+        return []
+    rows = [[name, r["first_load"]["requests"], f"{r['first_load']['bytes_gzip'] / 1024:,.1f} KB",
+             f"{r['first_load']['bytes_raw'] / 1024:,.1f} KB", f"{r['first_prediction_ms']:.0f} ms",
+             f"{r['model_load_ms']:.0f} ms", f"{r['predict_1_row_ms']:.3f} ms",
+             f"{r['predict_1000_rows_ms']:.2f} ms"] for name, r in b["backends"].items()]
+    repeat_ms = b.get("repeat_visit", {}).get("first_prediction_ms", float("nan"))
+    return ([f"## Browser: TF.js in headless {b.get('browser', 'Chromium')}", ""]
+            + _table(["backend", "requests", "first load (gzip)", "raw",
+                      "navigation → first prediction", "model load", "1 prediction (median)",
+                      "1,000 rows (median)"], rows)
+            + [f"Default backend: {b.get('default_backend')}. Repeat visit through the service "
+               f"worker: first prediction in {repeat_ms:.0f} ms.", ""])
+
+
+def _failed_sections(results: dict) -> list[str]:
+    if not results.get("errors"):
+        return []
+    return ["## Sections that failed", ""] + [f"- {k}: {v}" for k, v in results["errors"].items()] + [""]
+
+
+# The report's sections in order; each returns its Markdown lines ([] when the run has no data).
+SECTIONS = [_headline, _parity, _latency, _cold_start, _service, _edge_csv, _browser,
+            _failed_sections]
+
+
 def markdown(results: dict, plots: list[str]) -> str:
     m = results["machine"]
     lines = ["# mpgpack benchmark report", "",
@@ -82,67 +180,8 @@ def markdown(results: dict, plots: list[str]) -> str:
              f"Python {m['python']}; bundle `mpg-{results['bundle']['version']}`; "
              f"mode: {'quick' if results['quick'] else 'full'}; took {results['seconds']:.0f} s. "
              "Every number below was measured by this run (`mpgpack bench`).", ""]
-    if results.get("ratios"):
-        lines += ["## Headline", ""]
-        lines += _table(["comparison", "value"], [[k, v["text"]] for k, v in results["ratios"].items()])
-    if results.get("parity"):
-        lines += ["## Parity against the float64 scikit-learn reference (golden set)", ""]
-        rows = [[n, p.get("runtime", ""), f"{p['max_abs_error']:.2e}", f"{p['mean_abs_error']:.2e}",
-                 f"{p['holdout_mae']:.4f}" if p.get("holdout_mae") is not None else "",
-                 p.get("rows", "")] for n, p in results["parity"].items()]
-        lines += _table(["artifact / path", "runtime", "max abs err", "mean abs err", "hold-out MAE", "rows"], rows)
-    if results.get("latency"):
-        lat = results["latency"]
-        batches = list(next(iter(lat.values()))["batches"])
-        lines += ["## In-process latency (median / p99 per call; warm-up excluded)", ""]
-        rows = [[n] + [f"{_fmt_us(r['batches'][b]['median_us'])} / {_fmt_us(r['batches'][b]['p99_us'])}"
-                       for b in batches] for n, r in lat.items()]
-        lines += _table(["runtime"] + [f"{b} rows" for b in batches], rows)
-        lines += ["Rows per second (median):", ""]
-        rows = [[n] + [f"{r['batches'][b]['rows_per_s']:,.0f}" for b in batches] for n, r in lat.items()]
-        lines += _table(["runtime"] + [f"{b} rows" for b in batches], rows)
-    if results.get("cold_start"):
-        lines += ["## Cold start (process start to first prediction) and peak RSS, pinned to one core", ""]
-        rows = [[n, f"{c['first_output_s']:.3f} s", f"{c['peak_rss_mb']:.0f} MB", c.get("what", "")]
-                for n, c in results["cold_start"].items()]
-        lines += _table(["process", "cold start", "peak RSS", "what"], rows)
-    if results.get("service"):
-        lines += ["## HTTP service on loopback", ""]
-        s = results["service"]
-        rows = []
-        for server, runs in s.get("servers", {}).items():
-            for conc, r in runs.items():
-                rows.append([server, conc, f"{r['requests_per_s']:,.0f}", f"{r['p50_ms']:.2f} ms",
-                             f"{r['p99_ms']:.2f} ms", r.get("errors", 0)])
-        lines += _table(["server", "clients", "req/s", "p50", "p99", "errors"], rows)
-        if s.get("notes"):
-            lines += [s["notes"], ""]
-    batch = _get(results, "service", "hundred_cars_per_request") or {}
-    if batch:
-        lines += ["100 cars per request:", ""]
-        rows = [[server, conc, f"{r['requests_per_s']:,.0f}", f"{r['cars_per_s']:,.0f}",
-                 f"{r['p50_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", r.get("errors", 0)]
-                for server, runs in batch.items() for conc, r in runs.items()]
-        lines += _table(["server", "clients", "req/s", "cars/s", "p50", "p99", "errors"], rows)
-    if results.get("edge_csv"):
-        lines += ["## Edge runner, CSV throughput", ""]
-        rows = [[n, f"{r['rows']:,}", f"{r['wall_s']:.2f} s", f"{r['rows_per_s_wall']:,.0f}",
-                 f"{r['rows_per_s_runner']:,.0f}"] for n, r in results["edge_csv"].items()]
-        lines += _table(["runner (one core)", "rows", "wall, start to exit", "rows/s (wall)",
-                         "rows/s (runner's own count)"], rows)
-    b = results.get("browser")
-    if b:
-        lines += [f"## Browser: TF.js in headless {b.get('browser', 'Chromium')}", ""]
-        rows = [[name, r["first_load"]["requests"], f"{r['first_load']['bytes_gzip'] / 1024:,.1f} KB",
-                 f"{r['first_load']['bytes_raw'] / 1024:,.1f} KB", f"{r['first_prediction_ms']:.0f} ms",
-                 f"{r['model_load_ms']:.0f} ms", f"{r['predict_1_row_ms']:.3f} ms",
-                 f"{r['predict_1000_rows_ms']:.2f} ms"] for name, r in b["backends"].items()]
-        lines += _table(["backend", "requests", "first load (gzip)", "raw", "navigation → first prediction",
-                         "model load", "1 prediction (median)", "1,000 rows (median)"], rows)
-        lines += [f"Default backend: {b.get('default_backend')}. Repeat visit through the service worker: "
-                  f"first prediction in {b.get('repeat_visit', {}).get('first_prediction_ms', float('nan')):.0f} ms.", ""]
-    if results.get("errors"):
-        lines += ["## Sections that failed", ""] + [f"- {k}: {v}" for k, v in results["errors"].items()] + [""]
+    for section in SECTIONS:
+        lines += section(results)
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     lines += ["## Machine", "", "```json", json.dumps(m, indent=1), "```", ""]
     return "\n".join(lines)

@@ -19,9 +19,10 @@ from pathlib import Path
 from mpgpack import __version__
 from mpgpack.core.errors import UserError
 
+from mpgpack.data import AUTO_MPG as DEFAULT_DATA
+
 # The folder that holds the mpgpack package: the checkout, or site-packages in an install.
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = SOURCE_ROOT / "mpgpack" / "data" / "auto-mpg.data"
 GATED = {"onnx", "tflite_float32", "tfjs"}   # float32 artifacts: must be within tolerance
 # Packers add derived outputs (web site, edge tarballs) to a bundle; each is
 # "module:function" taking (bundle_dir: Path, manifest: dict) and returning {name: entry}.
@@ -82,15 +83,15 @@ def _libraries() -> dict:
 
 def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int = 0,
                  packers: list[str] | None = None) -> Path:
-    from mpgpack.export.bundle_writer import (artifact_entry, git_commit, model_version, now_iso,
-                                      publish, write_manifest)
-    from mpgpack.export.golden import TOLERANCE, build_golden, write_golden
+    """Trains, exports, checks parity and publishes `out/mpg-<version>/`; returns its path.
+
+    Nothing is published unless every gated artifact passed parity: the bundle is assembled in
+    a staging folder inside `out` and renamed into place last.
+    """
+    from mpgpack.export.bundle_writer import model_version, publish, write_manifest
     from mpgpack.train.data import load_dataset
     from mpgpack.train.fit import train_model
-    from mpgpack.train.model import RIDGE_PARAMS
-    from mpgpack.train.tune import MLP_GRID, candidate_params
-    from mpgpack.train.schema import schema_json
-    from mpgpack.train.stats import feature_stats, training_range
+    from mpgpack.train.tune import candidate_params
 
     packers = PACKERS if packers is None else packers
     progress = Progress(10 + len(packers))
@@ -102,92 +103,22 @@ def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int =
     with progress.stage(f"tuning the MLP ({len(candidate_params())} candidates) and the Ridge "
                         f"baseline on the same 5 CV folds, then fitting ({len(ds)} rows)"):
         trained = train_model(ds, seed)
-    # The grid is part of the config (it decides the model); the chosen settings follow from it.
-    config = {"seed": seed, "mlp": trained.metrics["mlp"]["params"], "mlp_grid": MLP_GRID,
-              "ridge": RIDGE_PARAMS,
-              "split": trained.metrics["split"], "sklearn": metadata.version("scikit-learn"),
-              "format": 1}
+    config = _training_config(trained, seed)
     version = model_version(ds.sha256, {k: repr(v) for k, v in config.items()})
     name = f"mpg-{version}"
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
     try:
-        with progress.stage("building the golden set"):
-            golden = build_golden(trained, seed)
-            write_golden(golden, staging / "golden.json")
-            (staging / "reference").mkdir()
-            with open(staging / "reference" / "pipeline.pkl", "wb") as fh:
-                pickle.dump(trained.pipeline, fh)
-        with progress.stage("exporting ONNX (skl2onnx)"):
-            from mpgpack.export.onnx_export import export_onnx
-            onnx_path = export_onnx(trained.pipeline, staging / "model.onnx", version)
-        with progress.stage("lowering the pipeline to TensorFlow ops"):
-            from mpgpack.export.tf_graph import save_saved_model
-            tmp = Path(tempfile.mkdtemp(prefix="mpg-savedmodel-"))
-            saved = save_saved_model(trained.pipeline, tmp / "saved_model")
-        with progress.stage("converting to TFLite (float32, float16, int8)"):
-            from mpgpack.export.tflite_export import export_tflite, weight_dtypes
-            tflite_paths = export_tflite(saved, staging)
-        with progress.stage("converting to a TF.js graph model"):
-            from mpgpack.export.tfjs_export import export_tfjs
-            tfjs_json = export_tfjs(saved, staging / "tfjs")
-            shutil.rmtree(tmp, ignore_errors=True)
-        with progress.stage("checking parity in onnxruntime, LiteRT and TF.js (Node)"):
-            from mpgpack.export.parity import evaluate_artifacts
-            paths = {"onnx": onnx_path, **tflite_paths, "tfjs": tfjs_json.parent}
-            parity = evaluate_artifacts(paths, golden.X, golden.expected, golden.actual,
-                                        TOLERANCE, GATED)
-        failed = [f"{n} (max abs error {r['max_abs_error']:.2e})" for n, r in parity.items()
-                  if r["gated"] and not r["passed"]]
-        if failed:
-            raise UserError(f"parity failed, bundle not written: {', '.join(failed)} "
-                            f"exceed {TOLERANCE:g} MPG")
-
-        artifacts = {"onnx": artifact_entry(staging, onnx_path, "onnx")}
-        for variant, path in tflite_paths.items():
-            artifacts[variant] = artifact_entry(staging, path, "tflite",
-                                                weight_dtypes=weight_dtypes(path))
-        artifacts["tfjs"] = artifact_entry(staging, tfjs_json, "tfjs_graph_model")
-        for shard in sorted(tfjs_json.parent.glob("*.bin")):
-            artifacts[f"tfjs_weights_{shard.stem}"] = artifact_entry(staging, shard, "tfjs_weights")
-        artifacts["golden"] = artifact_entry(staging, staging / "golden.json", "golden",
-                                             rows=len(golden.expected), tolerance=TOLERANCE)
-        artifacts["reference_pickle"] = artifact_entry(
-            staging, staging / "reference" / "pipeline.pkl", "sklearn_pickle",
-            note="the fitted sklearn pipeline, for benchmarks and baselines only; "
-                 "no serving path unpickles it")
-        try:
-            data_source = str(data.resolve().relative_to(SOURCE_ROOT))
-        except ValueError:
-            data_source = data.name
-        manifest = {
-            "model": {"name": "mpg", "version": version, "created": now_iso(),
-                      "mpgpack": __version__, "git": git_commit(SOURCE_ROOT),
-                      "estimator": "Pipeline(ColumnTransformer(StandardScaler; SimpleImputer(median)"
-                                   "+StandardScaler on horsepower; OneHotEncoder(origin)), "
-                                   "MLPRegressor)",
-                      "config": config, "libraries": _libraries(),
-                      "io": {"input": "features", "output": "mpg", "dtype": "float32",
-                             "shape": [None, 7]}},
-            "data": {"source": data_source, "sha256": ds.sha256, "rows": len(ds),
-                     "notes": ds.notes},
-            "schema": schema_json(training_range(trained.X_train)),
-            "training_stats": feature_stats(trained.X_train),
-            "metrics": trained.metrics,
-            "artifacts": artifacts,
-            "parity": parity,
-            "packages": {},
-        }
+        golden = _write_golden_and_reference(progress, trained, seed, staging)
+        paths = _export_artifacts(progress, trained.pipeline, staging, version)
+        parity = _check_parity(progress, paths, golden)
+        manifest = _manifest(staging, paths, golden, parity, ds, trained, config, version, data)
         write_manifest(staging, manifest)
         # Not a packer: the report needs the loaded data and the search, which a bundle lacks.
         with progress.stage("writing the model report (data, tuning, errors by slice)"):
             from mpgpack.train.report import write_report
             manifest["packages"].update(write_report(staging, manifest, ds, trained))
-        for spec in packers:
-            module, func = spec.split(":")
-            with progress.stage(f"packing {module.rsplit('.', 2)[-2]}"):
-                fn = getattr(__import__(module, fromlist=[func]), func)
-                manifest["packages"].update(fn(staging, manifest))
+        _run_packers(progress, packers, staging, manifest)
         manifest["build_seconds"] = round(time.perf_counter() - started, 1)
         write_manifest(staging, manifest)
         with progress.stage(f"publishing {out / name}"):
@@ -196,6 +127,124 @@ def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int =
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+def _training_config(trained, seed: int) -> dict:
+    """What decides the model, hashed into its version. The grid is part of it; the chosen
+    settings follow from it."""
+    from mpgpack.train.model import RIDGE_PARAMS
+    from mpgpack.train.tune import MLP_GRID
+    return {"seed": seed, "mlp": trained.metrics["mlp"]["params"], "mlp_grid": MLP_GRID,
+            "ridge": RIDGE_PARAMS, "split": trained.metrics["split"],
+            "sklearn": metadata.version("scikit-learn"), "format": 1}
+
+
+def _write_golden_and_reference(progress: Progress, trained, seed: int, staging: Path):
+    from mpgpack.export.golden import build_golden, write_golden
+    with progress.stage("building the golden set"):
+        golden = build_golden(trained, seed)
+        write_golden(golden, staging / "golden.json")
+        (staging / "reference").mkdir()
+        with open(staging / "reference" / "pipeline.pkl", "wb") as fh:
+            pickle.dump(trained.pipeline, fh)
+    return golden
+
+
+def _export_artifacts(progress: Progress, pipeline, staging: Path, version: str) -> dict[str, Path]:
+    """ONNX from the pipeline; TFLite and TF.js from its lowering to TensorFlow ops.
+    Returns {artifact name: path} (the TF.js entry is its model.json)."""
+    with progress.stage("exporting ONNX (skl2onnx)"):
+        from mpgpack.export.onnx_export import export_onnx
+        paths = {"onnx": export_onnx(pipeline, staging / "model.onnx", version)}
+    with progress.stage("lowering the pipeline to TensorFlow ops"):
+        from mpgpack.export.tf_graph import save_saved_model
+        tmp = Path(tempfile.mkdtemp(prefix="mpg-savedmodel-"))
+        saved = save_saved_model(pipeline, tmp / "saved_model")
+    try:
+        with progress.stage("converting to TFLite (float32, float16, int8)"):
+            from mpgpack.export.tflite_export import export_tflite
+            paths.update(export_tflite(saved, staging))
+        with progress.stage("converting to a TF.js graph model"):
+            from mpgpack.export.tfjs_export import export_tfjs
+            paths["tfjs"] = export_tfjs(saved, staging / "tfjs")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return paths
+
+
+def _check_parity(progress: Progress, paths: dict[str, Path], golden) -> dict:
+    """Runs the golden set through every artifact in its real runtime; refuses the build when a
+    gated (float32) artifact is off by more than the tolerance."""
+    from mpgpack.export.golden import TOLERANCE
+    from mpgpack.export.parity import evaluate_artifacts
+    with progress.stage("checking parity in onnxruntime, LiteRT and TF.js (Node)"):
+        runtime_paths = {**paths, "tfjs": paths["tfjs"].parent}
+        parity = evaluate_artifacts(runtime_paths, golden.X, golden.expected, golden.actual,
+                                    TOLERANCE, GATED)
+    failed = [f"{n} (max abs error {r['max_abs_error']:.2e})" for n, r in parity.items()
+              if r["gated"] and not r["passed"]]
+    if failed:
+        raise UserError(f"parity failed, bundle not written: {', '.join(failed)} "
+                        f"exceed {TOLERANCE:g} MPG")
+    return parity
+
+
+def _artifact_entries(staging: Path, paths: dict[str, Path], golden) -> dict:
+    from mpgpack.export.bundle_writer import artifact_entry
+    from mpgpack.export.golden import TOLERANCE
+    from mpgpack.export.tflite_export import weight_dtypes
+    artifacts = {"onnx": artifact_entry(staging, paths["onnx"], "onnx")}
+    for variant, path in paths.items():
+        if variant.startswith("tflite_"):
+            artifacts[variant] = artifact_entry(staging, path, "tflite",
+                                                weight_dtypes=weight_dtypes(path))
+    artifacts["tfjs"] = artifact_entry(staging, paths["tfjs"], "tfjs_graph_model")
+    for shard in sorted(paths["tfjs"].parent.glob("*.bin")):
+        artifacts[f"tfjs_weights_{shard.stem}"] = artifact_entry(staging, shard, "tfjs_weights")
+    artifacts["golden"] = artifact_entry(staging, staging / "golden.json", "golden",
+                                         rows=len(golden.expected), tolerance=TOLERANCE)
+    artifacts["reference_pickle"] = artifact_entry(
+        staging, staging / "reference" / "pipeline.pkl", "sklearn_pickle",
+        note="the fitted sklearn pipeline, for benchmarks and baselines only; "
+             "no serving path unpickles it")
+    return artifacts
+
+
+def _manifest(staging: Path, paths: dict[str, Path], golden, parity: dict, ds, trained,
+              config: dict, version: str, data: Path) -> dict:
+    from mpgpack.export.bundle_writer import git_commit, now_iso
+    from mpgpack.train.schema import schema_json
+    from mpgpack.train.stats import feature_stats, training_range
+    try:
+        data_source = str(data.resolve().relative_to(SOURCE_ROOT))
+    except ValueError:
+        data_source = data.name
+    return {
+        "model": {"name": "mpg", "version": version, "created": now_iso(),
+                  "mpgpack": __version__, "git": git_commit(SOURCE_ROOT),
+                  "estimator": "Pipeline(ColumnTransformer(StandardScaler; SimpleImputer(median)"
+                               "+StandardScaler on horsepower; OneHotEncoder(origin)), "
+                               "MLPRegressor)",
+                  "config": config, "libraries": _libraries(),
+                  "io": {"input": "features", "output": "mpg", "dtype": "float32",
+                         "shape": [None, 7]}},
+        "data": {"source": data_source, "sha256": ds.sha256, "rows": len(ds),
+                 "notes": ds.notes},
+        "schema": schema_json(training_range(trained.X_train)),
+        "training_stats": feature_stats(trained.X_train),
+        "metrics": trained.metrics,
+        "artifacts": _artifact_entries(staging, paths, golden),
+        "parity": parity,
+        "packages": {},
+    }
+
+
+def _run_packers(progress: Progress, packers: list[str], staging: Path, manifest: dict) -> None:
+    for spec in packers:
+        module, func = spec.split(":")
+        with progress.stage(f"packing {module.rsplit('.', 2)[-2]}"):
+            fn = getattr(__import__(module, fromlist=[func]), func)
+            manifest["packages"].update(fn(staging, manifest))
 
 
 def _tuning_summary(m: dict) -> list[str]:

@@ -7,7 +7,8 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.pipeline import Pipeline
 
-from mpgpack.train.schema import INPUT_NAME, N_FEATURES, OUTPUT_NAME
+from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
+from mpgpack.train.schema import N_FEATURES
 
 TARGET_OPSET = 17  # supported by every onnxruntime of the last years, KServe and Triton included
 

@@ -7,7 +7,8 @@ import tensorflow as tf
 from sklearn.pipeline import Pipeline
 
 from mpgpack.export.lowering import lower_pipeline
-from mpgpack.train.schema import INPUT_NAME, N_FEATURES, OUTPUT_NAME
+from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
+from mpgpack.train.schema import N_FEATURES
 
 
 class LoweredModel(tf.Module):

@@ -5,14 +5,15 @@ Two formats are accepted:
 - a CSV with a header row naming `mpg` and the seven features (any order, extra columns ignored,
   empty or `?` for a missing horsepower), which is how new data arrives for a retrain.
 
-Every problem names the file and line. Only numpy, no pandas: errors must point at lines.
+Values are read and checked by the one row validator (`mpgpack.core.rows`): the same strict
+number grammar and the same messages as the edge runner. Every problem names the file and
+line. Only numpy, no pandas: errors must point at lines.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.core.errors import UserError
-from mpgpack.train.schema import FEATURES, FEATURE_NAMES, TARGET
+from mpgpack.core.rows import (MISSING, NOT_A_NUMBER, NOT_FINITE, check_rows, parse_text_rows,
+                               text_cell)
+from mpgpack.core.schema import Schema
+from mpgpack.train.schema import FEATURES, FEATURE_NAMES, TARGET, TARGET_FEATURE
 
 UCI_COLUMNS = (TARGET, *FEATURE_NAMES, "car_name")
-MPG_LIMITS = (3.0, 150.0)
 
 
 @dataclass
@@ -39,36 +42,27 @@ class Dataset:
         return len(self.y)
 
 
-def _number(text: str, where: str, column: str) -> float:
-    if text in ("?", ""):
-        return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{where}: column '{column}' is not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise UserError(f"{where}: column '{column}' is not a finite number: {text!r}")
-    return value
+# The loader's columns: the target first, then the features; checked by the one row validator.
+COLUMNS = Schema((TARGET_FEATURE, *FEATURES))
+# Rules that make a file unusable (fix it); a row breaking another rule is left out and noted.
+_FATAL = (MISSING, NOT_A_NUMBER, NOT_FINITE)
 
 
-def _check_row(values: dict[str, float], where: str) -> str | None:
-    """Raises on a missing required value; returns a note if the row is beyond a hard limit."""
-    mpg = values[TARGET]
-    if math.isnan(mpg):
-        raise UserError(f"{where}: column 'mpg' is missing; every training row needs its target")
-    for f in FEATURES:
-        v = values[f.name]
-        if math.isnan(v):
-            if not f.nullable:
-                raise UserError(f"{where}: column '{f.name}' is missing; only horsepower may be")
-            continue
-        if not (f.minimum <= v <= f.maximum):
-            return f"{where}: {f.name}={v:g} is outside the hard limits [{f.minimum:g}, {f.maximum:g}]; row left out"
-        if f.categories and int(v) not in f.categories:
-            return f"{where}: {f.name}={v:g} is not one of {sorted(f.categories)}; row left out"
-    if not (MPG_LIMITS[0] <= mpg <= MPG_LIMITS[1]):
-        return f"{where}: mpg={mpg:g} is outside [{MPG_LIMITS[0]:g}, {MPG_LIMITS[1]:g}]; row left out"
-    return None
+def _check_rows(rows: list[tuple[str, list[str], str]]) -> tuple[np.ndarray, list, list[str]]:
+    """Parses and checks every row (strict number grammar, the schema's rules, the target's
+    limits). Raises UserError on the first unusable row; returns (values [N, 8] of the rows
+    kept, their (where, name), notes on the rows left out)."""
+    cells = [c for _, c, _ in rows]
+    X, missing, unreadable = parse_text_rows(cells, len(COLUMNS))
+    check = check_rows(COLUMNS, X, missing, unreadable, shown=text_cell(cells))
+    notes = []
+    for i in sorted(check.problems):
+        fatal = [p for p in check.problems[i] if p.rule in _FATAL]
+        if fatal:
+            raise UserError(f"{rows[i][0]}: {fatal[0].message}")
+        notes.append(f"{rows[i][0]}: {check.message(i)}; row left out")
+    keep = np.flatnonzero(check.good)
+    return X[keep], [(rows[i][0], rows[i][2]) for i in keep], notes
 
 
 def _uci_rows(text: str, path: str):
@@ -83,8 +77,7 @@ def _uci_rows(text: str, path: str):
         if len(parts) != len(UCI_COLUMNS):
             raise UserError(f"{where}: expected {len(UCI_COLUMNS)} fields "
                             f"({', '.join(UCI_COLUMNS)}), found {len(parts)}")
-        values = {c: _number(p, where, c) for c, p in zip(UCI_COLUMNS[:-1], parts[:-1])}
-        yield where, values, parts[-1]
+        yield where, parts[:-1], parts[-1]
 
 
 def _csv_rows(text: str, path: str):
@@ -102,8 +95,7 @@ def _csv_rows(text: str, path: str):
         where = f"{path}:{lineno}"
         if len(row) != len(header):
             raise UserError(f"{where}: expected {len(header)} fields as in the header, found {len(row)}")
-        values = {c: _number(row[i].strip(), where, c) for c, i in index.items()}
-        yield where, values, row[name_col] if name_col is not None else ""
+        yield where, [row[i] for i in index.values()], row[name_col] if name_col is not None else ""
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -121,20 +113,15 @@ def load_dataset(path: str | Path) -> Dataset:
     rows = _csv_rows(text, str(path)) if first.lstrip().startswith(("mpg", '"mpg"')) or "," in first \
         else _uci_rows(text, str(path))
 
-    X, y, names, notes, seen = [], [], [], [], {}
-    for where, values, name in rows:
-        note = _check_row(values, where)
-        if note:
-            notes.append(note)
-            continue
-        key = tuple(values[c] for c in (TARGET, *FEATURE_NAMES))
+    values, kept, notes = _check_rows(list(rows))
+    seen: dict[tuple, str] = {}
+    for (where, _), row in zip(kept, values.tolist()):
+        key = tuple(None if v != v else v for v in row)      # NaN != NaN: None compares
         if key in seen:
             notes.append(f"{where}: same values as {seen[key]} (kept: a duplicate is still a real car)")
         seen.setdefault(key, where)
-        X.append([values[c] for c in FEATURE_NAMES])
-        y.append(values[TARGET])
-        names.append(name)
+    X, y = np.ascontiguousarray(values[:, 1:]), np.ascontiguousarray(values[:, 0])
+    names = [name for _, name in kept]
     if len(y) < 50:
         raise UserError(f"{path}: only {len(y)} usable rows; at least 50 are needed to train")
-    return Dataset(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), names,
-                   hashlib.sha256(raw).hexdigest(), str(path), notes)
+    return Dataset(X, y, names, hashlib.sha256(raw).hexdigest(), str(path), notes)

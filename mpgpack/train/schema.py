@@ -1,38 +1,23 @@
-"""The feature schema: defined here once, written into every bundle's manifest.
+"""The MPG dataset's feature schema: defined here once, written into every bundle's manifest.
 
-Runtime targets (API, edge runner, web page) never import this module: they read the same
-schema back from `manifest.json`, so the schema travels with the model it describes.
-Stdlib only, so it can be imported anywhere.
+The types (`Feature`, `Schema`) and the tensor names live in `mpgpack.core.schema`; this
+module says what the Auto MPG features are. Runtime targets (API, edge runner, web page)
+never import it: they read the same schema back from `manifest.json`, so the schema travels
+with the model it describes.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
+
+from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME, Feature, Schema
+
+__all__ = ["FEATURES", "FEATURE_NAMES", "INPUT_NAME", "N_FEATURES", "NULLABLE_INDEX",
+           "NUMERIC_INDEX", "ORIGIN_CATEGORIES", "ORIGIN_INDEX", "OUTPUT_NAME", "TARGET",
+           "TARGET_FEATURE", "schema_json"]
 
 TARGET = "mpg"
-# Tensor names of every artifact: input [N, 7] float32, output [N, 1] float32.
-INPUT_NAME = "features"
-OUTPUT_NAME = "mpg"
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    unit: str
-    description: str
-    # "number" or "category"; categories are still sent as numbers (origin 1/2/3).
-    kind: str
-    # Hard limits: values outside are refused by every target (physically absurd for a car).
-    minimum: float
-    maximum: float
-    integer: bool = False
-    nullable: bool = False
-    categories: dict[int, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        out = asdict(self)
-        out["categories"] = {str(k): v for k, v in self.categories.items()}
-        return out
-
+# The target as the data loader checks it: required, and within what a car can do.
+TARGET_FEATURE = Feature(TARGET, "mpg", "Fuel economy, miles per US gallon", "number", 3, 150)
 
 # Order matters: it is the column order of every artifact's [N, 7] input.
 FEATURES: tuple[Feature, ...] = (
@@ -58,13 +43,9 @@ NUMERIC_INDEX = tuple(i for i, f in enumerate(FEATURES) if f.kind == "number" an
 
 def schema_json(training_range: dict[str, tuple[float, float]]) -> dict:
     """The schema block of the manifest: features in order, hard limits, training range."""
-    feats = []
-    for f in FEATURES:
-        d = f.to_json()
-        lo, hi = training_range[f.name]
-        d["training_range"] = [lo, hi]
-        feats.append(d)
+    schema = Schema(tuple(replace(f, training_range=tuple(training_range[f.name]))
+                          for f in FEATURES))
     return {"target": {"name": TARGET, "unit": "miles per US gallon"},
             "input": {"dtype": "float32", "shape": [None, N_FEATURES],
                       "missing": "NaN (null in JSON)"},
-            "features": feats}
+            "features": schema.to_json()}

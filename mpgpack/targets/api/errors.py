@@ -1,8 +1,10 @@
 """Client errors as one shape, `{"error": "...", "errors": [...]}`, with messages a person can act on.
 
-pydantic reports *what* failed (type, location, input, constraint); this module words it with the
-feature's own context from the manifest (unit, allowed range, categories), so every message names
-the field, the rule and what is allowed. It never decides validity itself.
+pydantic reports *what* failed (type, location, input, constraint); a broken feature rule is
+worded by the core (`mpgpack.core.rows.rule_text`, the same words as the edge runner, the V2
+tensor check and the data loader), with the feature's own context (unit, hard limits,
+categories), so every message names the field, the rule and what is allowed. It never decides
+validity itself.
 """
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from mpgpack.targets.api.schema import FeatureRules, allowed_range, category_text, show
+from mpgpack.core import rows
+from mpgpack.core.schema import Feature, Schema
+from mpgpack.targets.api.schema import show
 
 MAX_LISTED_ERRORS = 20
 
@@ -47,36 +51,36 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _feature_message(kind: str, feature: dict, value: Any, err: dict, rules: FeatureRules) -> str | None:
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        cats = f"; categories {category_text(feature)}" if feature.get("categories") else ""
-        return (f"{show(value)} is outside the allowed range {allowed_range(feature)} "
-                f"(hard limit; values beyond it are refused{cats})")
-    if kind == "multiple_of":
-        return f"must be a whole number (integer), got {show(value)}"
-    if kind == "finite_number":
-        nullable = " (send null if unknown)" if feature.get("nullable") else ""
-        return f"must be a finite number, got {show(value)}{nullable}"
-    if kind == "float_type":
-        if value is None:
-            return "must be a number; this feature cannot be null"
-        return f"must be a number, got {_json_type(value)} {show(value)}"
-    if kind == "category":
-        return f"must be one of {category_text(feature)}, got {show(value)}"
-    if kind == "missing":
-        return ("required field is missing" +
-                (" (it may be null)" if feature.get("nullable") else ""))
-    return None
+# pydantic's error types for a feature value -> the core rule it broke
+_LIMIT_KINDS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+_RULE_OF_KIND = {"multiple_of": rows.NOT_WHOLE, "finite_number": rows.NOT_FINITE,
+                 "category": rows.UNKNOWN_CATEGORY, "missing": rows.MISSING}
 
 
-def car_fields(rules: FeatureRules) -> Callable[[tuple], list[str]]:
+def _feature_message(kind: str, feature: Feature, value: Any, schema: Schema) -> str | None:
+    """The core's wording of the rule a feature's value broke, or None for a shape error."""
+    if feature.is_category and (kind in _LIMIT_KINDS or kind == "multiple_of"):
+        rule = rows.UNKNOWN_CATEGORY    # as the row validator says it: a code is not a number
+    elif kind in _LIMIT_KINDS:
+        rule = rows.OUTSIDE_LIMITS
+    elif kind == "float_type":
+        rule = rows.MISSING if value is None else rows.NOT_A_NUMBER
+    else:
+        rule = _RULE_OF_KIND.get(kind)
+    if rule is None:
+        return None
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    return rows.rule_text(rule, feature, number, schema, shown=show(value), missing_as="null")
+
+
+def car_fields(rules: Schema) -> Callable[[tuple], list[str]]:
     """The field names allowed at a /predict location: the batch's, or a car's."""
     def allowed(loc: tuple) -> list[str]:
         return ["instances"] if loc[:1] == ("batch",) and len(loc) == 2 else rules.names
     return allowed
 
 
-def describe(err: dict, rules: FeatureRules, where: Callable[[tuple], str],
+def describe(err: dict, rules: Schema, where: Callable[[tuple], str],
              allowed: Callable[[tuple], list[str]] | None = None) -> dict:
     """One pydantic error -> {"field", "rule", "message"}; `where` renders the location,
     `allowed` names the fields allowed where an unknown one was found."""
@@ -86,7 +90,7 @@ def describe(err: dict, rules: FeatureRules, where: Callable[[tuple], str],
     feature = rules.by_name(loc[-1]) if loc and isinstance(loc[-1], str) else None
     message = None
     if feature is not None and kind != "extra_forbidden":
-        message = _feature_message(kind, feature, value, err, rules)
+        message = _feature_message(kind, feature, value, rules)
     if message is None:
         ctx = err.get("ctx") or {}
         if kind == "extra_forbidden":
@@ -127,7 +131,7 @@ def body_location(loc: tuple) -> str:
     return out or "body"
 
 
-def from_validation(exc: ValidationError, rules: FeatureRules, status: int = 422,
+def from_validation(exc: ValidationError, rules: Schema, status: int = 422,
                     where: Callable[[tuple], str] = body_location,
                     allowed: Callable[[tuple], list[str]] | None = None) -> ApiError:
     errs = exc.errors(include_url=False)

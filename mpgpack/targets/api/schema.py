@@ -1,9 +1,11 @@
-"""The request models of the friendly API, built from the bundle manifest's feature schema.
+"""The request models of the friendly API, built from the bundle's typed feature schema.
 
-The manifest (written from `train/schema.py`) is the one place the feature rules live: names,
-order, units, hard limits, integer-ness, nullability, categories and the training range. This
-module turns them into pydantic models, so validation, the /docs page and the OpenAPI schema
-all come from the same source. Nothing here imports the build stack.
+The manifest (written from `train/schema.py`, read as `mpgpack.core.schema.Feature`s) is the
+one place the feature rules live: names, order, units, hard limits, integer-ness,
+nullability, categories and the training range. This module turns them into pydantic
+models, so validation, the /docs page and the OpenAPI schema all come from the same source;
+the wording of a broken rule is the core's (`mpgpack.core.rows`, via errors.py). Nothing here
+imports the build stack.
 
 Type choices, and why:
 - every number is a *strict* float: JSON strings ("4") and booleans (true) are refused, ints
@@ -15,10 +17,9 @@ Type choices, and why:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Iterable, Optional, Union
 
 from typing_extensions import NotRequired, TypedDict   # pydantic needs these on Python < 3.12
 
@@ -27,34 +28,12 @@ from pydantic import (AfterValidator, ConfigDict, Discriminator, Field, Strict, 
                       TypeAdapter)
 from pydantic_core import PydanticCustomError
 
+from mpgpack.core.schema import Feature, Schema, show_number
+
 DEFAULT_MAX_BATCH = 10_000
 
 CAR_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
                         title="Car", json_schema_extra={"description": "One car, as named raw features."})
-
-
-@dataclass(frozen=True)
-class FeatureRules:
-    """The manifest's feature list as arrays, for the vectorised training-range check."""
-    features: list[dict]
-
-    @property
-    def names(self) -> list[str]:
-        return [f["name"] for f in self.features]
-
-    def by_name(self, name: str) -> dict | None:
-        for f in self.features:
-            if f["name"] == name:
-                return f
-        return None
-
-    @property
-    def training_lo(self) -> np.ndarray:
-        return np.array([f["training_range"][0] for f in self.features], dtype=np.float32)
-
-    @property
-    def training_hi(self) -> np.ndarray:
-        return np.array([f["training_range"][1] for f in self.features], dtype=np.float32)
 
 
 def show(value: Any) -> str:
@@ -64,11 +43,7 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "Infinity" if value > 0 else "-Infinity"
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        return show_number(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
@@ -80,83 +55,74 @@ def show(value: Any) -> str:
     return type(value).__name__
 
 
-def allowed_range(feature: dict) -> str:
-    unit = f" {feature['unit']}" if feature.get("unit") else ""
-    return f"[{show(float(feature['minimum']))}, {show(float(feature['maximum']))}]{unit}"
-
-
-def category_text(feature: dict) -> str:
-    return ", ".join(f"{k} ({v})" for k, v in feature["categories"].items())
-
-
-def _category_check(feature: dict):
-    allowed = {float(k) for k in feature["categories"]}
+def _category_check(feature: Feature):
+    allowed = {float(k) for k in feature.categories}
 
     def check(value: float) -> float:
-        if value not in allowed:
-            raise PydanticCustomError("category", "must be one of {allowed}",
-                                      {"allowed": category_text(feature)})
+        if value not in allowed:      # errors.py words it with the core's category message
+            raise PydanticCustomError("category", "unknown value")
         return value
     return check
 
 
-def _field(feature: dict):
-    """(type, FieldInfo) for one manifest feature: the hard limits become ge/le."""
-    lo, hi = feature["training_range"]
-    desc = (f"{feature['description']} ({feature['unit'] or 'no unit'}). Allowed "
-            f"{allowed_range(feature)}; trained on [{show(float(lo))}, {show(float(hi))}] "
+def _field(feature: Feature):
+    """(type, FieldInfo) for one feature: the hard limits become ge/le."""
+    lo, hi = feature.training_range
+    desc = (f"{feature.description} ({feature.unit or 'no unit'}). Allowed "
+            f"{feature.limits_text()}; trained on {show_number(lo)}–{show_number(hi)} "
             "(values outside the training range are predicted and flagged with a warning).")
     extra: dict[str, Any] = {}
     metadata: list[Any] = [Strict()]
-    if feature.get("integer"):
+    if feature.integer:
         extra["type"] = "integer"
-    if feature.get("kind") == "category" and feature.get("categories"):
-        desc += f" Categories: {category_text(feature)}."
-        codes = sorted(int(k) for k in feature["categories"])
+    if feature.is_category:
+        desc += f" Categories: {feature.categories_text()}."
+        codes = sorted(feature.categories)
         extra["enum"] = codes
         # Contiguous codes filling [minimum, maximum] are already enforced by the limits and
         # multiple_of below; only gaps need the (Python-level, so slower) membership check.
-        if not (feature.get("integer") and
-                codes == list(range(int(feature["minimum"]), int(feature["maximum"]) + 1))):
+        if not (feature.integer and
+                codes == list(range(int(feature.minimum), int(feature.maximum) + 1))):
             metadata.append(AfterValidator(_category_check(feature)))
-    kw = dict(ge=feature["minimum"], le=feature["maximum"], description=desc,
+    kw = dict(ge=feature.minimum, le=feature.maximum, description=desc,
               json_schema_extra=extra or None)
-    if feature.get("integer"):
+    if feature.integer:
         kw["multiple_of"] = 1
     typ: Any = Annotated[float, *metadata]
-    if feature.get("nullable"):
+    if feature.nullable:
         return Optional[typ], Field(None, **kw)
     return typ, Field(..., **kw)
 
 
-def example_car(features: list[dict]) -> dict:
+def example_car(features: Iterable[Feature | dict]) -> dict:
     """A typical car (training medians, rounded to the feature's kind) for the docs."""
     ex = {"cylinders": 4, "displacement": 140.0, "horsepower": 90.0, "weight": 2800.0,
           "acceleration": 15.5, "model_year": 76, "origin": 1}
     out = {}
-    for f in features:
-        lo, hi = f["training_range"]
-        v = ex.get(f["name"], (lo + hi) / 2)
-        out[f["name"]] = int(round(v)) if f.get("integer") else float(v)
+    for f in Schema.from_features(features):
+        lo, hi = f.training_range
+        v = ex.get(f.name, (lo + hi) / 2)
+        out[f.name] = int(round(v)) if f.integer else float(v)
     return out
 
 
 class RequestModels:
     """Car, Batch and the request adapter for POST /predict, for one bundle's schema."""
 
-    def __init__(self, features: list[dict], max_batch: int = DEFAULT_MAX_BATCH):
-        self.rules = FeatureRules(features)
-        self.names = self.rules.names
+    def __init__(self, features: Iterable[Feature | dict], max_batch: int = DEFAULT_MAX_BATCH):
+        self.schema = Schema.from_features(features)
+        self.rules = self.schema          # the name the route handlers use
+        self.names = self.schema.names
         self.max_batch = max_batch
-        example = example_car(features)
+        example = example_car(self.schema)
         config = {**CAR_CONFIG, "json_schema_extra": {
             "description": "One car, as named raw features.", "examples": [example]}}
         # TypedDicts rather than BaseModels: same validation and JSON Schema, but a validated
         # car is a plain dict, about a third cheaper per car than building a model instance.
         car_fields = {}
-        for f in features:
+        for f in self.schema:
             typ, info = _field(f)
-            car_fields[f["name"]] = NotRequired[Annotated[typ, info]] if f.get("nullable") \
+            car_fields[f.name] = NotRequired[Annotated[typ, info]] if f.nullable \
                 else Annotated[typ, info]
         self.Car = TypedDict("Car", car_fields)                       # type: ignore[misc]
         self.Car.__pydantic_config__ = ConfigDict(**config)           # type: ignore[attr-defined]
@@ -170,16 +136,16 @@ class RequestModels:
         self.request = TypeAdapter(Annotated[
             Union[Annotated[self.Car, Tag("car")], Annotated[self.Batch, Tag("batch")]],
             Discriminator(lambda v: "batch" if isinstance(v, dict) and "instances" in v else "car")])
-        # The V2 tensor path validates its rows with the same Car rules.
-        self.rows = TypeAdapter(list[self.Car])
         self._row = itemgetter(*self.names)
-        self._lo, self._hi = self.rules.training_lo, self.rules.training_hi
+        # float32 bounds: X is float32, and 8.1 as float32 is above 8.1 as float64.
+        self._lo = self.schema.training_lo.astype(np.float32)
+        self._hi = self.schema.training_hi.astype(np.float32)
         # The constant part of each warning, worded once.
         self._range_texts = [
-            (f["name"], f["training_range"],
-             f"is outside the training range [{show(float(f['training_range'][0]))}, "
-             f"{show(float(f['training_range'][1]))}]; the prediction is an extrapolation")
-            for f in features]
+            (f.name, list(f.training_range),
+             f"is outside the training range [{show_number(f.training_range[0])}, "
+             f"{show_number(f.training_range[1])}]; the prediction is an extrapolation")
+            for f in self.schema]
 
     def to_matrix(self, parsed: dict) -> np.ndarray:
         """The validated request as float32 [N, 7] in feature order; null becomes NaN."""

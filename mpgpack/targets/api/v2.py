@@ -6,9 +6,10 @@ nested to the tensor's shape; the response echoes the request `id` and returns `
 errors are a 4xx with {"error": "..."}. This model has one input `features` FP32 [N, 7] and
 one output `mpg` FP32 [N, 1].
 
-The rows of the tensor are then checked with the same Car rules as POST /predict (hard limits,
-integers, categories, nullability from the manifest), so the low-level protocol cannot send
-the model a value the friendly API would refuse.
+The rows of the tensor are then checked by the core's row validator (`mpgpack.core.rows`:
+hard limits, integers, categories, nullability from the manifest; the same rules and words as
+POST /predict and the edge runner), so the low-level protocol cannot send the model a value
+the friendly API would refuse.
 """
 from __future__ import annotations
 
@@ -18,15 +19,16 @@ import numpy as np
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, TypeAdapter,
                       ValidationError)
 
-from mpgpack.targets.api.errors import ApiError, describe, from_validation
+from mpgpack.core.rows import check_rows
+from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
+from mpgpack.targets.api.errors import ApiError, from_validation
 from mpgpack.targets.api.schema import RequestModels
 
-INPUT_NAME = "features"
-OUTPUT_NAME = "mpg"
 DATATYPE = "FP32"
 
-# NaN passes this first, structural check on purpose: the Car rules then say which feature
-# may (horsepower: send null) or may not be missing.
+# NaN passes this first, structural check on purpose: it is how V2 clients write a missing
+# FP32 value (Python's json writes the literal NaN), and the row rules then say which feature
+# may (horsepower) or may not be missing.
 Scalar = Optional[Annotated[float, Strict()]]
 
 
@@ -102,9 +104,15 @@ def v2_fields(loc: tuple) -> list[str]:
     return list(model.model_fields) if model else []
 
 
+def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
+    """Validates a JSON V2 request body; returns it and the input as float32 [N, 7]."""
+    req = parse_request(body, models)
+    return req, tensor_matrix(req, models)
+
+
 def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest:
-    """The request's JSON (HTTP body or binary header) or, from gRPC, the same as a dict,
-    checked against the protocol's structure. Tensor values are checked by tensor_matrix."""
+    """The request's structure (field names and types) by the protocol's models: from the JSON
+    of an HTTP body (or of a binary request's header), or from gRPC as the same dict."""
     try:
         return REQUEST.validate_json(body) if isinstance(body, bytes) else REQUEST.validate_python(body)
     except ValidationError as exc:
@@ -113,8 +121,28 @@ def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest
         raise err from None
 
 
-def _check_header(req: InferenceRequest, models: RequestModels) -> RequestInput:
-    """The one input tensor's name, datatype and shape, and the requested outputs."""
+def tensor_matrix(req: InferenceRequest, models: RequestModels,
+                  values: Optional[list[Optional[np.ndarray]]] = None) -> np.ndarray:
+    """The request's input as float32 [N, 7] (NaN = missing), checked by the core's row rules.
+    `values`: per input, its flat values when they came outside the JSON (binary HTTP data,
+    gRPC contents); None (or a None entry) where the JSON `data` holds them."""
+    tensor = _the_input(req)
+    rows = _check_shape(tensor.shape, models)
+    width = len(models.names)
+    flat = values[0] if values else None
+    if flat is None:
+        X, nulls = _json_matrix(tensor, rows, width)
+    else:
+        if flat.size != rows * width:
+            raise ApiError(400, f"inputs[0]: shape {tensor.shape} needs {rows * width} values, "
+                                f"got {flat.size}")
+        X, nulls = flat.reshape(rows, width).astype(np.float64), None
+    X = _check_rows(X, nulls, models)
+    _check_outputs(req)
+    return X
+
+
+def _the_input(req: InferenceRequest) -> RequestInput:
     if len(req.inputs) != 1:
         raise ApiError(400, f"inputs: this model takes exactly 1 input tensor ('{INPUT_NAME}'), "
                             f"got {len(req.inputs)}")
@@ -125,29 +153,39 @@ def _check_header(req: InferenceRequest, models: RequestModels) -> RequestInput:
     if tensor.datatype != DATATYPE:
         raise ApiError(400, f"inputs[0].datatype: must be {DATATYPE} (the model's input type), "
                             f"got {tensor.datatype!r}")
-    width = len(models.names)
-    shape = tensor.shape
-    if len(shape) != 2 or shape[1] != width:
-        raise ApiError(400, f"inputs[0].shape: must be [N, {width}] (one row of {width} features "
-                            f"per car: {', '.join(models.names)}), got {shape}")
-    if shape[0] < 1:
-        raise ApiError(400, "inputs[0].shape: N must be at least 1, got 0")
-    if shape[0] > models.max_batch:
-        raise ApiError(400, f"inputs[0].shape: at most {models.max_batch} rows per request, "
-                            f"got {shape[0]}; split the request")
-    for i, out in enumerate(req.outputs or ()):
-        if out.name != OUTPUT_NAME:
-            raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
-                                f"output is '{OUTPUT_NAME}'")
     return tensor
 
 
-def _json_rows(tensor: RequestInput, width: int) -> list[list]:
-    """The `data` of a JSON tensor as rows, flat or nested, matched against its shape."""
-    data, shape, rows = tensor.data, tensor.shape, tensor.shape[0]
-    if data is None:
+def _check_shape(shape: list[int], models: RequestModels) -> int:
+    """The number of rows the shape declares, once it is [N, 7] with 1 <= N <= max batch."""
+    width = len(models.names)
+    if len(shape) != 2 or shape[1] != width:
+        raise ApiError(400, f"inputs[0].shape: must be [N, {width}] (one row of {width} features "
+                            f"per car: {', '.join(models.names)}), got {shape}")
+    rows = shape[0]
+    if rows < 1:
+        raise ApiError(400, "inputs[0].shape: N must be at least 1, got 0")
+    if rows > models.max_batch:
+        raise ApiError(400, f"inputs[0].shape: at most {models.max_batch} rows per request, "
+                            f"got {rows}; split the request")
+    return rows
+
+
+def _json_matrix(tensor: RequestInput, rows: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A JSON tensor's data as float64 [N, 7] (null and NaN both NaN), and where it held null
+    (None when it held no NaN at all)."""
+    if tensor.data is None:
         raise ApiError(400, "inputs[0].data: required field is missing (or send the values as "
                             "binary data, with parameters.binary_data_size)")
+    row_values = _row_values(tensor.data, tensor.shape, rows, width)
+    X = np.array(row_values, dtype=np.float64)          # null -> NaN
+    if not np.isnan(X).any():
+        return X, None
+    return X, np.array([[v is None for v in row] for row in row_values], dtype=bool)
+
+
+def _row_values(data: list, shape: list[int], rows: int, width: int) -> list[list]:
+    """The data as rows (nested as sent, or a flat row-major list cut into rows)."""
     if data and isinstance(data[0], list):
         bad = next((i for i, r in enumerate(data) if len(r) != width), None)
         if len(data) != rows or bad is not None:
@@ -161,54 +199,27 @@ def _json_rows(tensor: RequestInput, width: int) -> list[list]:
     return [data[i * width:(i + 1) * width] for i in range(rows)]
 
 
-def tensor_matrix(req: InferenceRequest, models: RequestModels,
-                  values: Optional[list[Optional[np.ndarray]]] = None) -> np.ndarray:
-    """The request's input as float32 [N, 7] (NaN = missing), after the same Car rules as
-    POST /predict. `values`: per input, its flat values when they came outside the JSON
-    (binary HTTP data, gRPC contents); None where the JSON `data` holds them."""
-    tensor = _check_header(req, models)
-    width, rows = len(models.names), tensor.shape[0]
-    flat = values[0] if values else None
-    if flat is None:
-        row_values = _json_rows(tensor, width)
-    else:
-        if flat.size != rows * width:
-            raise ApiError(400, f"inputs[0]: shape {tensor.shape} needs {rows * width} values, "
-                                f"got {flat.size}")
-        row_values = flat.reshape(rows, width).tolist()
-    _check_rows(row_values, models)
-    return np.array(row_values, dtype=np.float32)
+def _check_rows(X: np.ndarray, nulls: np.ndarray | None, models: RequestModels) -> np.ndarray:
+    """The core's row rules, with the first problem pointing at its tensor row. NaN is how an
+    FP32 tensor writes "missing" (what tritonclient sends for a missing value): missing where
+    the feature may be missing, else refused as not finite; null is missing everywhere."""
+    missing = np.isnan(X) & models.schema.nullable
+    if nulls is not None:
+        missing |= nulls
+    check = check_rows(models.schema, X, missing, missing_as="null or NaN")
+    if check.problems:
+        first = min(check.problems)
+        more = check.count - 1
+        raise ApiError(400, f"inputs[0].data row {first}: {check.problems[first][0].message}"
+                            + (f" (and {more} more)" if more else ""))
+    return X.astype(np.float32)
 
 
-def _check_rows(row_values: list[list], models: RequestModels) -> None:
-    """The same Car rules as POST /predict, with errors pointing at the tensor row. A NaN is
-    how an FP32 tensor writes "missing" (V2 clients send the JSON literal NaN): for a feature
-    that may be missing it means missing; for any other it is refused as not finite."""
-    names = models.names
-    nullable = [f["name"] for f in models.rules.features if f.get("nullable")]
-    cars = []
-    for r in row_values:
-        car = dict(zip(names, r))
-        for name in nullable:
-            value = car[name]
-            if value is not None and value != value:
-                car[name] = None
-        cars.append(car)
-    try:
-        models.rows.validate_python(cars)
-    except ValidationError as exc:
-        errs = exc.errors(include_url=False)
-        first = describe(errs[0], models.rules,
-                         lambda loc: f"inputs[0].data row {loc[0]} ({loc[1]})" if len(loc) > 1
-                         else f"inputs[0].data row {loc[0]}")
-        more = len(errs) - 1
-        raise ApiError(400, first["message"] + (f" (and {more} more)" if more else "")) from None
-
-
-def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
-    """Validates a JSON V2 request body; returns it and the input as float32 [N, 7]."""
-    req = parse_request(body, models)
-    return req, tensor_matrix(req, models)
+def _check_outputs(req: InferenceRequest) -> None:
+    for i, out in enumerate(req.outputs or []):
+        if out.name != OUTPUT_NAME:
+            raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
+                                f"output is '{OUTPUT_NAME}'")
 
 
 def model_metadata(name: str, version: str, features: list[str]) -> dict:

@@ -142,7 +142,8 @@ class Stats:
 
 def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
     """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`."""
-    from mpgpack.targets.edge.rows import CsvParser, JsonLinesParser, WarningCounts
+    from mpgpack.targets.edge.rows import (CsvParser, JsonLinesParser, WarningCounts,
+                                           count_outside_training)
     stats, warnings = Stats(), WarningCounts()
     parser = JsonLinesParser(schema) if fmt == "jsonl" else None
     for first, lines in read_blocks(fd):
@@ -161,7 +162,7 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
         stats.bad += len(chunk.errors)
         if len(chunk.X):
             mpg = runner.predict(chunk.X).astype(str)       # shortest text that round-trips
-            schema.outside_training(chunk.X, chunk.lines, warnings)
+            count_outside_training(schema, chunk.X, chunk.lines, warnings)
             if fmt == "jsonl":
                 out.write("".join(f'{{"line": {n}, "mpg": {v}}}\n'
                                   for n, v in zip(chunk.lines.tolist(), mpg)))
@@ -176,8 +177,7 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
         err.write(f"note: keys {', '.join(sorted(parser.ignored_keys))} are not features; "
                   f"ignored\n")
     for name, count in warnings.counts.items():
-        f = next(f for f in schema.features if f["name"] == name)
-        lo, hi = f["training_range"]
+        lo, hi = schema.by_name(name).training_range
         err.write(f"warning: {count} row(s) have {name} outside the training range {lo:g} to "
                   f"{hi:g} (lines {', '.join(map(str, warnings.first_lines[name]))}"
                   f"{', …' if count > 5 else ''}); predicted, but the model saw no such cars\n")
@@ -204,10 +204,10 @@ def _summary(stats: Stats, err) -> None:
 # -- commands -------------------------------------------------------------------------------
 def cmd_predict(args) -> int:
     from mpgpack.core.errors import UserError
-    from mpgpack.targets.edge.rows import FeatureSchema
+    from mpgpack.core.schema import Schema
     fmt = _format_of(args.input, args.format)
     bundle, runner = open_model(args.bundle)
-    schema = FeatureSchema(bundle.features)
+    schema = Schema.from_manifest(bundle.manifest)
     try:
         fd = os.open(args.input, os.O_RDONLY) if args.input else sys.stdin.fileno()
     except OSError as exc:
@@ -278,11 +278,11 @@ def cmd_drain(args) -> int:
     Writers should create a file elsewhere on the same disk and rename it into INBOX.
     """
     from mpgpack.core.errors import UserError
-    from mpgpack.targets.edge.rows import FeatureSchema
+    from mpgpack.core.schema import Schema
     inbox, outbox = Path(args.inbox), Path(args.outbox)
     outbox.mkdir(parents=True, exist_ok=True)
     bundle, runner = open_model(args.bundle)
-    schema = FeatureSchema(bundle.features)
+    schema = Schema.from_manifest(bundle.manifest)
     status = EXIT_OK
     for src in sorted(p for p in inbox.iterdir() if p.is_file()):
         fmt = _format_of(str(src), None)

@@ -23,6 +23,8 @@ RUNTIME_FILES = [
     "mpgpack/core/errors.py",
     "mpgpack/core/bundle.py",
     "mpgpack/core/runtimes.py",
+    "mpgpack/core/rows.py",
+    "mpgpack/core/schema.py",
     "mpgpack/targets/__init__.py",
     "mpgpack/targets/edge/__init__.py",
     "mpgpack/targets/edge/device.py",
