@@ -142,6 +142,26 @@ def test_request_id_echo(kind, http_client, grpc_client):
         assert result.get_response()["id"] == "trace-7"
 
 
+def test_friendly_api_takes_category_names(server):
+    """POST /predict takes "origin" by code or by name, any case, as the page's CSV does."""
+    car = dict(zip(["cylinders", "displacement", "horsepower", "weight", "acceleration",
+                    "model_year", "origin"], ROW))
+    answers = set()
+    for origin in (1, "USA", "usa", " Usa "):
+        r = httpx.post(server.url + "/predict", json={**car, "origin": origin}, timeout=30)
+        assert r.status_code == 200, r.text
+        answers.add(r.json()["predictions"][0]["mpg"])
+    assert len(answers) == 1
+    japan = httpx.post(server.url + "/predict", json={"instances": [{**car, "origin": "Japan"},
+                                                                    {**car, "origin": 3}]}, timeout=30)
+    assert japan.status_code == 200
+    a, b = (p["mpg"] for p in japan.json()["predictions"])
+    assert a == b and a not in answers
+    r = httpx.post(server.url + "/predict", json={**car, "origin": "Mars"}, timeout=30)
+    assert r.status_code == 422
+    assert "origin" in r.json()["error"] and "1 USA, 2 Europe, 3 Japan" in r.json()["error"]
+
+
 # ---- bad input ------------------------------------------------------------------------------
 @pytest.mark.parametrize("binary", [False, True])
 def test_bad_input_http_client(binary, http_client):
