@@ -20,8 +20,10 @@ import functools
 import itertools
 import logging
 import os
+import sys
 import time
 from concurrent import futures
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import grpc
@@ -46,7 +48,17 @@ DEFAULT_THREADS = 8
 @functools.cache
 def protocol():
     """(messages, services) modules compiled from the .proto, once per process."""
-    return grpc.protos_and_services(PROTO)
+    # grpcio-tools looks the .proto up on sys.path; an editable install reaches mpgpack through
+    # an import hook instead, so the folder holding mpgpack/ is put on the path meanwhile.
+    root = str(Path(__file__).resolve().parents[3])
+    added = root not in sys.path
+    if added:
+        sys.path.append(root)
+    try:
+        return grpc.protos_and_services(PROTO)
+    finally:
+        if added:
+            sys.path.remove(root)
 
 
 # ---- protobuf <-> the V2 request as the HTTP path sees it --------------------------------
