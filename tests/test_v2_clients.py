@@ -337,3 +337,32 @@ def test_report_max_abs_error():
     print("\nmax abs error vs golden outputs per path: " +
           ", ".join(f"{k} {v:.2e}" for k, v in sorted(MAX_ABS_ERROR.items())))
     assert set(MAX_ABS_ERROR) == {"http-json", "http-binary", "http-default", "grpc"}
+
+
+# ---- the binary codec on its own (no server) ------------------------------------------------
+def test_binary_codec_round_trip():
+    from types import SimpleNamespace as T
+    from mpgpack.targets.api.v2_binary import (binary_outputs, decode_inputs, encode_response,
+                                               split_body)
+    X = np.array([ROW, ROW], np.float32)
+    header = b'{"inputs": []}'
+    parts = split_body(header + X.tobytes(), str(len(header)).encode())
+    assert parts.header == header and parts.blob == X.tobytes()
+    inputs = [T(name="features", datatype="FP32", shape=[2, 7], data=None,
+                parameters={"binary_data_size": 56}),
+              T(name="other", datatype="FP32", shape=[1], data=[1.0], parameters=None)]
+    values = decode_inputs(inputs, parts.blob)
+    assert values[1] is None and np.array_equal(values[0].reshape(2, 7), X)
+    # per-output binary_data wins over the request's binary_data_output
+    outs = [T(name="mpg", parameters={"binary_data": False})]
+    assert binary_outputs({"binary_data_output": True}, outs, "mpg") is False
+    assert binary_outputs({"binary_data_output": True}, None, "mpg") is True
+    assert binary_outputs(None, None, "mpg") is False
+    pred = np.array([16.5, 25.25], np.float32)
+    response = {"id": "1", "outputs": [{"name": "mpg", "datatype": "FP32", "shape": [2, 1], "data": pred}]}
+    body, length = encode_response(response, {"mpg"})
+    meta = json.loads(body[:length])
+    assert "data" not in meta["outputs"][0] and meta["outputs"][0]["parameters"] == {"binary_data_size": 8}
+    assert np.array_equal(np.frombuffer(body[length:], "<f4"), pred)
+    body, length = encode_response(response, set())
+    assert length is None and json.loads(body)["outputs"][0]["data"] == [16.5, 25.25]
