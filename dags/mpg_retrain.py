@@ -88,22 +88,15 @@ def _current_data_sha256(registry: str) -> str | None:
 
 
 def _publish(bundle: str, registry: str) -> dict:
-    """Into S3 (pointer written last) or a local registry folder (CURRENT renamed last)."""
-    from mpgpack.storage.s3 import is_s3
+    """Into S3 (pointer written last) or a local registry folder (CURRENT renamed last): the
+    same registry interface, so `mpgpack rollback --registry REGISTRY` undoes it."""
+    from mpgpack.storage.registry import open_registry
     t0 = time.perf_counter()
-    if is_s3(registry):
-        from mpgpack.storage.s3 import publish as publish_s3
-        result = publish_s3(bundle, registry)
-        name = result.url.rstrip("/").rsplit("/", 1)[-1]
-        log.info("published %s (%d objects, %d sha256s re-read); %s -> %s (was %s)",
-                 result.url, result.objects, result.checked, result.pointer, name,
-                 result.previous)
-    else:
-        from mpgpack.storage.local import publish_local
-        name = publish_local(bundle, registry).name
-        log.info("published %s/%s; CURRENT -> %s", registry, name, name)
+    result = open_registry(registry).publish(bundle)
+    log.info("published %s; %s -> %s (was %s)", result.location, result.pointer, result.name,
+             result.previous)
     log.info("publish took %.1f s", time.perf_counter() - t0)
-    return {"registry": registry, "bundle": name}
+    return {"registry": registry, "bundle": result.name}
 
 
 @dag(

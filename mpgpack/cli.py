@@ -22,7 +22,7 @@ COMMAND_MODULES = [
     "mpgpack.storage.cli",         # publish, fetch (S3)
     "mpgpack.train.report_cli",    # report
     "mpgpack.targets.monitor.cli", # monitor (drift report of a prediction log)
-    "mpgpack.export.registry_cli", # versions, rollback
+    "mpgpack.storage.registry_cli", # versions, rollback
 ]
 
 

@@ -77,7 +77,7 @@ def _shipped_rows() -> tuple[list[str], list[list]]:
 
 def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
         airflow_env, s3_server, bundle_dir, manifest, tmp_path, monkeypatch):
-    from mpgpack.storage.s3 import publish
+    from mpgpack.storage.s3_registry import publish
     aws = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
            "AWS_ENDPOINT_URL": s3_server.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_CONFIG_FILE": str(tmp_path / "none"),
@@ -137,9 +137,9 @@ def test_dag_retrains_on_new_s3_data_and_publishes_a_version_that_serves(
 
 
 def test_dag_with_bad_data_fails_closed_and_publishes_nothing(airflow_env, bundle_dir, tmp_path):
-    from mpgpack.storage.local import publish_local
+    from mpgpack.core.registry import LocalRegistry
     registry = tmp_path / "registry"
-    publish_local(bundle_dir, registry)
+    LocalRegistry(registry).publish(bundle_dir)
     before = sorted(p.name for p in registry.iterdir())
     pointer = (registry / "CURRENT").read_text()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mpgpack.export import registry as reg
+from mpgpack.core.registry import LocalRegistry, set_current
 from mpgpack.core.errors import UserError
 from mpgpack.targets.monitor.slot import ModelSlot, check_admin_token, install_reload_signal
 from tests.conftest import run_cli
@@ -43,13 +43,12 @@ def write_changed_csv(path: Path) -> None:
 def registry(bundle_dir, tmp_path_factory) -> dict:
     """A registry with version A (the session bundle, published) and B (retrained on a CSV)."""
     from mpgpack.export.build import build_bundle
-    from mpgpack.export.bundle_writer import publish
     root = tmp_path_factory.mktemp("registry")
     dist = root / "dist"
     dist.mkdir()
     staging = dist / ".staging-a"
     shutil.copytree(bundle_dir, staging)
-    a = publish(staging, dist, bundle_dir.name)
+    a = LocalRegistry(dist).publish_staged(staging, bundle_dir.name)
     data = root / "new.csv"
     write_changed_csv(data)
     b = build_bundle(data=data, out=dist, packers=[])
@@ -62,12 +61,12 @@ def manifest_of(dist: Path, name: str) -> dict:
 
 def test_build_from_csv_registers_a_new_version(registry):
     dist, a, b = registry["dist"], registry["a"], registry["b"]
-    assert a != b and (dist / "CURRENT").read_text().strip() == b
+    assert a != b and LocalRegistry(dist).current() == b
     ma, mb = manifest_of(dist, a), manifest_of(dist, b)
     assert mb["data"]["sha256"] != ma["data"]["sha256"] and mb["data"]["rows"] == ma["data"]["rows"]
     assert mb["data"]["source"] == "new.csv"
-    assert [e["version"] for e in reg.history(dist)] == [a, b]
-    assert reg.stack(dist) == [a, b]
+    assert [e["version"] for e in LocalRegistry(dist).history()] == [a, b]
+    assert LocalRegistry(dist).stack() == [a, b]
 
 
 def test_versions_lists_both_with_cv_mae(registry):
@@ -88,16 +87,15 @@ def test_rollback_and_back(registry):
     try:
         r = run_cli("rollback", "--registry", str(dist))
         assert r.returncode == 0, r.stderr
-        assert f"{b} -> {a}" in r.stdout and (dist / "CURRENT").read_text().strip() == a
+        assert f"{b} -> {a}" in r.stdout and LocalRegistry(dist).current() == a
         r = run_cli("rollback", "--registry", str(dist))     # nothing older than A
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-        assert "no previous version" in r.stderr and (dist / "CURRENT").read_text().strip() == a
+        assert "no previous version" in r.stderr and LocalRegistry(dist).current() == a
         r = run_cli("rollback", "--registry", str(dist), "--to", b.removeprefix("mpg-"))
-        assert r.returncode == 0 and (dist / "CURRENT").read_text().strip() == b
+        assert r.returncode == 0 and LocalRegistry(dist).current() == b
         r = run_cli("rollback", "--registry", str(dist), "--to", "mpg-nosuchthing")
         assert r.returncode == 1 and "holds no bundle" in r.stderr and a in r.stderr
     finally:
-        from mpgpack.export.bundle_writer import set_current
         set_current(dist, b)
 
 
@@ -105,25 +103,24 @@ def test_history_replay_is_an_undo_stack(tmp_path):
     for name in ("mpg-a", "mpg-b", "mpg-c"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text("{}")
-    from mpgpack.export.bundle_writer import set_current
+    reg = LocalRegistry(tmp_path)
     for name in ("mpg-a", "mpg-b", "mpg-b", "mpg-c"):     # republishing b is not a new step
-        set_current(tmp_path, name)
-        reg.record(tmp_path, name, "publish")
-    assert reg.stack(tmp_path) == ["mpg-a", "mpg-b", "mpg-c"]
-    assert reg.rollback(tmp_path) == ("mpg-c", "mpg-b")
-    assert reg.rollback(tmp_path) == ("mpg-b", "mpg-a")
+        reg.make_current(name, "publish")
+    assert reg.stack() == ["mpg-a", "mpg-b", "mpg-c"]
+    assert reg.rollback() == ("mpg-c", "mpg-b")
+    assert reg.rollback() == ("mpg-b", "mpg-a")
     with pytest.raises(UserError, match="no previous version"):
-        reg.rollback(tmp_path)
+        reg.rollback()
     set_current(tmp_path, "mpg-c")                        # CURRENT changed by hand
-    assert reg.stack(tmp_path)[-2:] == ["mpg-a", "mpg-c"]
-    assert reg.rollback(tmp_path) == ("mpg-c", "mpg-a")
+    assert reg.stack()[-2:] == ["mpg-a", "mpg-c"]
+    assert reg.rollback() == ("mpg-c", "mpg-a")
     shutil.rmtree(tmp_path / "mpg-a")
-    reg.activate(tmp_path, "mpg-b")
+    reg.activate("mpg-b")
     with pytest.raises(UserError, match="is gone"):
-        reg.rollback(tmp_path)
+        reg.rollback()
     (tmp_path / "HISTORY").write_text("not json\n")
     with pytest.raises(UserError, match="HISTORY:1"):
-        reg.stack(tmp_path)
+        reg.stack()
 
 
 # -- the model slot: atomic swap under load ----------------------------------------------------
@@ -142,7 +139,6 @@ def load_served(path: Path) -> Served:
 
 def test_reload_under_load_never_mixes_versions(registry):
     dist, a, b = registry["dist"], registry["a"], registry["b"]
-    from mpgpack.export.bundle_writer import set_current
     X = np.array([[4, 97, np.nan, 2130, 14.5, 70, 3], [8, 350, 165, 3693, 11.5, 70, 1]], np.float32)
     expected = {load_served(dist / n).version: load_served(dist / n).runner.predict(X) for n in (a, b)}
     assert not np.allclose(*expected.values())       # the two versions answer differently
@@ -201,7 +197,6 @@ def test_reload_of_a_tampered_bundle_keeps_the_old_model(registry, tmp_path):
 
 def test_sighup_reloads(registry):
     dist, a, b = registry["dist"], registry["a"], registry["b"]
-    from mpgpack.export.bundle_writer import set_current
     set_current(dist, b)
     slot = ModelSlot(load_served, dist)
     previous = signal.getsignal(signal.SIGHUP)

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.core.errors import UserError
+from mpgpack.core.pointer import parse_pointer
 
 MANIFEST = "manifest.json"
-CURRENT_POINTER = "CURRENT"      # in the registry folder: the name of the current bundle
+CURRENT_POINTER = "CURRENT"      # in the registry folder: the current bundle (core.pointer)
 DEFAULT_REGISTRY = Path("dist")
 FORMAT_VERSION = 1
 
@@ -99,12 +100,14 @@ def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
     p = Path(path) if path is not None else DEFAULT_REGISTRY
     if (p / MANIFEST).is_file():
         return p
-    pointer = p / CURRENT_POINTER
-    if pointer.is_file():
-        target = p / pointer.read_text().strip()
-        if (target / MANIFEST).is_file():
-            return target
-        raise UserError(f"{pointer} names {target.name}, which holds no {MANIFEST}")
+    pointer_file = p / CURRENT_POINTER
+    if pointer_file.is_file():
+        pointer = parse_pointer(pointer_file.read_text(), str(pointer_file))
+        target = p / pointer.name
+        if not (target / MANIFEST).is_file():
+            raise UserError(f"{pointer_file} names {target.name}, which holds no {MANIFEST}")
+        pointer.check((target / MANIFEST).read_bytes(), str(target / MANIFEST), str(pointer_file))
+        return target
     if path is None:
         raise UserError("no bundle found in ./dist; run `mpgpack build` first or pass --bundle DIR")
     raise UserError(f"{p} is neither a bundle (no {MANIFEST}) nor a registry (no {CURRENT_POINTER})")

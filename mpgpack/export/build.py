@@ -83,12 +83,9 @@ def _libraries() -> dict:
 
 def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int = 0,
                  packers: list[str] | None = None) -> Path:
-    """Trains, exports, checks parity and publishes `out/mpg-<version>/`; returns its path.
-
-    Nothing is published unless every gated artifact passed parity: the bundle is assembled in
-    a staging folder inside `out` and renamed into place last.
-    """
-    from mpgpack.export.bundle_writer import model_version, publish, write_manifest
+    from mpgpack.core.bundle_write import write_manifest
+    from mpgpack.core.registry import LocalRegistry
+    from mpgpack.export.bundle_writer import model_version
     from mpgpack.train.data import load_dataset
     from mpgpack.train.fit import train_model
     from mpgpack.train.tune import candidate_params
@@ -122,7 +119,7 @@ def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int =
         manifest["build_seconds"] = round(time.perf_counter() - started, 1)
         write_manifest(staging, manifest)
         with progress.stage(f"publishing {out / name}"):
-            final = publish(staging, out, name)
+            final = LocalRegistry(out).publish_staged(staging, name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -190,7 +187,7 @@ def _check_parity(progress: Progress, paths: dict[str, Path], golden) -> dict:
 
 
 def _artifact_entries(staging: Path, paths: dict[str, Path], golden) -> dict:
-    from mpgpack.export.bundle_writer import artifact_entry
+    from mpgpack.core.bundle_write import artifact_entry
     from mpgpack.export.golden import TOLERANCE
     from mpgpack.export.tflite_export import weight_dtypes
     artifacts = {"onnx": artifact_entry(staging, paths["onnx"], "onnx")}
@@ -212,8 +209,10 @@ def _artifact_entries(staging: Path, paths: dict[str, Path], golden) -> dict:
 
 def _manifest(staging: Path, paths: dict[str, Path], golden, parity: dict, ds, trained,
               config: dict, version: str, data: Path) -> dict:
-    from mpgpack.export.bundle_writer import git_commit, now_iso
-    from mpgpack.train.schema import schema_json
+    from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
+    from mpgpack.core.bundle_write import now_iso
+    from mpgpack.export.bundle_writer import git_commit
+    from mpgpack.train.schema import FEATURES, schema_json
     from mpgpack.train.stats import feature_stats, training_range
     try:
         data_source = str(data.resolve().relative_to(SOURCE_ROOT))
@@ -226,8 +225,8 @@ def _manifest(staging: Path, paths: dict[str, Path], golden, parity: dict, ds, t
                                "+StandardScaler on horsepower; OneHotEncoder(origin)), "
                                "MLPRegressor)",
                   "config": config, "libraries": _libraries(),
-                  "io": {"input": "features", "output": "mpg", "dtype": "float32",
-                         "shape": [None, 7]}},
+                  "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "dtype": "float32",
+                         "shape": [None, len(FEATURES)]}},
         "data": {"source": data_source, "sha256": ds.sha256, "rows": len(ds),
                  "notes": ds.notes},
         "schema": schema_json(training_range(trained.X_train)),

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mpgpack.storage import s3
+    from mpgpack.storage.s3_registry import publish
     from mpgpack.storage.seaweed import SeaweedS3
     from mpgpack.core.bundle import open_bundle
     bundle = open_bundle(args.bundle)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.repeat):
             url = f"s3://bench/run{i}/"
             t0 = time.perf_counter()
-            s3.publish(bundle.path, url)
+            publish(bundle.path, url)
             times["publish"].append(time.perf_counter() - t0)
             cache = Path(tmp) / f"cache{i}"
             t0 = time.perf_counter()

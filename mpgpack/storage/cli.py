@@ -1,4 +1,4 @@
-"""`mpgpack publish` and `mpgpack fetch`: bundles to and from S3 (or a local registry folder).
+"""`mpgpack publish` and `mpgpack fetch`: bundles into a registry (S3 or a folder) and from S3.
 
 Cheap to import: boto3 and the bundle code are imported inside run().
 """
@@ -9,26 +9,23 @@ import sys
 
 
 def _publish(args) -> int:
-    from mpgpack.storage.s3 import is_s3
-    if not is_s3(args.dest):
-        from mpgpack.storage.local import publish_local
-        final = publish_local(args.bundle, args.dest)
-        print(f"published {final}; {args.dest}/CURRENT -> {final.name}")
-        return 0
-
-    from mpgpack.storage.s3 import publish
+    from mpgpack.storage.registry import open_registry
 
     def progress(key: str, nbytes: int) -> None:
         print(f"  uploaded {key} ({nbytes:,} bytes)", file=sys.stderr, flush=True)
 
-    result = publish(args.bundle, args.dest, on_upload=None if args.quiet else progress)
-    if result.already_published:
-        print(f"{result.url} was already published; its {result.checked} sha256s match")
+    result = open_registry(args.dest).publish(args.bundle,
+                                              on_upload=None if args.quiet else progress)
+    if hasattr(result, "checked"):          # S3: what was uploaded and re-read
+        if result.already_published:
+            print(f"{result.url} was already published; its {result.checked} sha256s match")
+        else:
+            print(f"uploaded {result.objects} objects ({result.bytes:,} bytes) to {result.url}; "
+                  f"re-read {result.checked} sha256s from S3: all match")
     else:
-        print(f"uploaded {result.objects} objects ({result.bytes:,} bytes) to {result.url}; "
-              f"re-read {result.checked} sha256s from S3: all match")
-    print(f"{result.pointer} -> {result.url.rstrip('/').rsplit('/', 1)[-1]} "
-          f"(was {result.previous or 'unset'}) in {result.seconds:.1f} s")
+        print(f"published {result.location}")
+    took = f" in {result.seconds:.1f} s" if hasattr(result, "seconds") else ""
+    print(f"{result.pointer} -> {result.name} (was {result.previous or 'unset'}){took}")
     return 0
 
 
@@ -51,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "leaves the previous version current). Credentials and "
                                    "endpoint come from the standard AWS environment/config "
                                    "(AWS_ENDPOINT_URL for a non-AWS server). DEST may also be "
-                                   "a local registry folder (DEST/CURRENT).")
+                                   "a local registry folder (DEST/CURRENT); either way the "
+                                   "publish is recorded in the registry's history.")
     p.add_argument("bundle", help="bundle folder, or a registry folder with CURRENT (e.g. dist)")
     p.add_argument("dest", help="s3://BUCKET/PREFIX/ or a local registry folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per uploaded object")

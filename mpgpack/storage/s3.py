@@ -1,15 +1,7 @@
-"""S3-compatible object storage: read training data, publish bundles, fetch them back.
-
-A registry under a prefix looks like the local one (dist/):
-
-    s3://BUCKET/PREFIX/mpg-<version>/...   every file of the bundle, manifest.json uploaded last
-    s3://BUCKET/PREFIX/current             "mpg-<version>" and the manifest's sha256, written LAST
-
-A reader only ever follows `current`, and `current` moves only after every object of the new
-version was uploaded and read back with a matching sha256: a failed or interrupted publish
-leaves the previous version current. Published versions are immutable (the version is
-content-addressed), so a publish never rewrites a complete version another reader may be
-downloading.
+"""S3-compatible object storage: addresses, the client and its errors, reading objects,
+training data from S3, and fetching a bundle (following the registry's `current`) into a
+verified local cache. The registry under a prefix (publish, versions, rollback) is
+mpgpack.storage.s3_registry.
 
 Credentials, region and endpoint come the standard way (boto3's environment variables, shared
 config and credentials files; AWS_ENDPOINT_URL for a non-AWS server). boto3 is the optional
@@ -23,13 +15,13 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from mpgpack.core.errors import UserError
+from mpgpack.core.pointer import Pointer, parse_pointer
 
 SCHEME = "s3://"
 POINTER = "current"
@@ -202,6 +194,17 @@ def exists(client, url: S3Url) -> bool:
     return url.key in list_keys(client, url)
 
 
+def list_children(client, prefix: S3Url) -> list[str]:
+    """The names of the `folders` directly under a prefix (S3's common prefixes)."""
+    names = []
+    with s3_errors(client, prefix, "listing"):
+        for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=prefix.bucket, Prefix=prefix.key, Delimiter="/"):
+            names += [p["Prefix"][len(prefix.key):].rstrip("/")
+                      for p in page.get("CommonPrefixes", [])]
+    return names
+
+
 def download_data(url: str, dest: str | os.PathLike, client=None) -> Path:
     """Downloads one object (a training data file) to dest (a file, or a folder to put it in)."""
     src = parse_s3_url(url)
@@ -222,23 +225,10 @@ def download_data(url: str, dest: str | os.PathLike, client=None) -> Path:
 
 # --- the pointer ------------------------------------------------------------------------------
 
-def _pointer_text(name: str, manifest_sha256: str) -> str:
-    return f"{name}\nmanifest-sha256 {manifest_sha256}\n"
-
-
-def read_pointer(client, pointer: S3Url) -> tuple[str, str | None]:
-    """(bundle name, manifest sha256 or None) from a `current` object."""
+def read_pointer(client, pointer: S3Url) -> Pointer:
+    """The bundle name and manifest sha256 a `current` object holds (core.pointer's format)."""
     text = read_bytes(client, pointer, "following").decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    name = lines[0].strip()
-    if not BUNDLE_NAME.match(name):
-        raise UserError(f"{pointer} does not name a bundle (found {name[:40]!r}, expected "
-                        f"mpg-<version>)")
-    sha = None
-    for line in lines[1:]:
-        if line.startswith("manifest-sha256 "):
-            sha = line.split(" ", 1)[1].strip()
-    return name, sha
+    return parse_pointer(text, str(pointer))
 
 
 def registry_of(url: S3Url) -> S3Url:
@@ -252,27 +242,9 @@ def registry_of(url: S3Url) -> S3Url:
     return S3Url(url.bucket, key)
 
 
-# --- publish ----------------------------------------------------------------------------------
+# --- what a manifest lists -------------------------------------------------------------------
 
-@dataclass
-class PublishResult:
-    url: str               # s3://bucket/prefix/mpg-<version>/
-    pointer: str           # s3://bucket/prefix/current
-    previous: str | None   # what `current` named before
-    objects: int           # uploaded in this publish (0 if the version was already there)
-    bytes: int
-    checked: int           # sha256s re-read from S3 and compared with the manifest
-    seconds: float
-    already_published: bool = False
-
-
-def _bundle_files(root: Path) -> list[Path]:
-    """Every file of a bundle, manifest.json last (a version without it is incomplete)."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
-    return files + [root / MANIFEST]
-
-
-def _listed_entries(manifest: dict, is_file: Callable[[str], bool]) -> dict[str, dict]:
+def listed_entries(manifest: dict, is_file: Callable[[str], bool]) -> dict[str, dict]:
     """Every manifest entry with a sha256 of one file, by relative path: all artifacts, and the
     packages' files at any depth (a package may also name a folder, hashed as a tree by its
     packer: not a single object, so it is left to that packer's own check)."""
@@ -291,82 +263,6 @@ def _listed_entries(manifest: dict, is_file: Callable[[str], bool]) -> dict[str,
     return entries
 
 
-def _check_remote(client, version: S3Url, manifest: dict) -> int:
-    """Re-reads every listed object from S3 and compares its sha256 with the manifest."""
-    keys = {k[len(version.key):] for k in list_keys(client, version)}
-    listed = _listed_entries(manifest, lambda rel: rel in keys)
-    missing = sorted(rel for rel in listed if rel not in keys)
-    if missing:
-        raise UserError(f"{version.child(missing[0])}: listed in the manifest but not in S3; "
-                        f"not published")
-    for rel, entry in listed.items():
-        obj = version.child(rel)
-        digest = object_sha256(client, obj)
-        if digest != entry["sha256"]:
-            raise UserError(f"{obj} does not match its sha256 in the manifest (expected "
-                            f"{entry['sha256'][:12]}…, found {digest[:12]}…); not published")
-    return len(listed)
-
-
-def publish(bundle: str | os.PathLike, dest: str, client=None,
-            on_upload: Callable[[str, int], None] | None = None) -> PublishResult:
-    """Uploads a bundle under dest/mpg-<version>/, checks it, then moves dest/current.
-
-    `on_upload(key, nbytes)` is called after each object is uploaded (progress for the CLI).
-    """
-    from mpgpack.core.bundle import open_bundle, sha256_file
-
-    started = time.perf_counter()
-    local = open_bundle(bundle)
-    local.verify()                     # never upload a bundle that is already broken
-    registry = registry_of(parse_s3_url(dest))
-    name = f"mpg-{local.version}"
-    version = registry.child(name + "/")
-    pointer = registry.child(POINTER)
-    client = client or make_client()
-    check_bucket(client, registry)
-
-    previous = None
-    if exists(client, pointer):
-        previous = read_pointer(client, pointer)[0]
-
-    manifest_url = version.child(MANIFEST)
-    uploaded = nbytes = 0
-    existing = exists(client, manifest_url)
-    if existing:
-        # Immutable versions: a complete copy is there already; check it instead of
-        # overwriting files a reader may be downloading right now.
-        remote_raw = read_bytes(client, manifest_url)
-        remote_manifest = json.loads(remote_raw)
-        checked = _check_remote(client, version, remote_manifest)
-        manifest_sha = hashlib.sha256(remote_raw).hexdigest()
-    else:
-        for path in _bundle_files(local.path):
-            rel = path.relative_to(local.path).as_posix()
-            obj = version.child(rel)
-            # put_object, not upload_file: bundle files are small, and its errors stay
-            # botocore ClientErrors that s3_errors can explain.
-            with s3_errors(client, obj, "uploading"), open(path, "rb") as fh:
-                client.put_object(Bucket=obj.bucket, Key=obj.key, Body=fh)
-            uploaded += 1
-            nbytes += path.stat().st_size
-            if on_upload:
-                on_upload(obj.key, path.stat().st_size)
-        checked = _check_remote(client, version, local.manifest)
-        manifest_sha = sha256_file(local.path / MANIFEST)
-        if object_sha256(client, manifest_url) != manifest_sha:
-            raise UserError(f"{manifest_url} does not match the uploaded manifest; not published")
-        checked += 1
-
-    # The one write that makes the version visible, after everything above succeeded.
-    with s3_errors(client, pointer, "writing"):
-        client.put_object(Bucket=pointer.bucket, Key=pointer.key,
-                          Body=_pointer_text(name, manifest_sha).encode(),
-                          ContentType="text/plain")
-    return PublishResult(str(version), str(pointer), previous, uploaded, nbytes, checked,
-                         time.perf_counter() - started, already_published=bool(existing))
-
-
 # --- fetch ------------------------------------------------------------------------------------
 
 def _version_to_fetch(client, url: S3Url) -> tuple[S3Url, str, str | None]:
@@ -375,8 +271,8 @@ def _version_to_fetch(client, url: S3Url) -> tuple[S3Url, str, str | None]:
     last = url.key.rstrip("/").rsplit("/", 1)[-1]
     if BUNDLE_NAME.match(last):
         return registry.child(last + "/"), last, None
-    name, sha = read_pointer(client, registry.child(POINTER))
-    return registry.child(name + "/"), name, sha
+    pointer = read_pointer(client, registry.child(POINTER))
+    return registry.child(pointer.name + "/"), pointer.name, pointer.manifest_sha256
 
 
 def _safe_relative(rel: str, version: S3Url) -> str:
@@ -403,10 +299,8 @@ def fetch_bundle(url: str, cache_dir: str | os.PathLike | None = None, client=No
 
     manifest_url = version.child(MANIFEST)
     remote_manifest = read_bytes(client, manifest_url, "fetching")
-    manifest_sha = hashlib.sha256(remote_manifest).hexdigest()
-    if expected_manifest and manifest_sha != expected_manifest:
-        raise UserError(f"{manifest_url} does not match the sha256 recorded in "
-                        f"{registry_of(version).child(POINTER)}; refusing it")
+    Pointer(name, expected_manifest).check(remote_manifest, str(manifest_url),
+                                           str(registry_of(version).child(POINTER)))
     if (final / MANIFEST).is_file() and (final / MANIFEST).read_bytes() == remote_manifest:
         try:
             open_bundle(final).verify()
@@ -422,7 +316,7 @@ def fetch_bundle(url: str, cache_dir: str | os.PathLike | None = None, client=No
     try:
         keys = [k for k in list_keys(client, version) if not k.endswith("/")]
         rels = {_safe_relative(k[len(version.key):], version) for k in keys}
-        listed = _listed_entries(manifest, lambda rel: rel in rels)
+        listed = listed_entries(manifest, lambda rel: rel in rels)
         missing = sorted(set(listed) - rels)
         if missing:
             raise UserError(f"{version.child(missing[0])}: listed in the manifest but not in S3")

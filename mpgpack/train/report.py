@@ -99,7 +99,7 @@ def draw_plots(out: Path, ds: Dataset, trained: TrainedModel, figures: dict,
 
 def write_report(bundle_dir: Path, manifest: dict, ds: Dataset, trained: TrainedModel) -> dict:
     """Writes bundle_dir/report/, sets manifest["report"], returns the manifest packages entry."""
-    from mpgpack.export.bundle_writer import artifact_entry
+    from mpgpack.core.bundle_write import artifact_entry
     from mpgpack.train.report_html import render
     from mpgpack.train.report_slices import slice_errors
 

@@ -151,7 +151,7 @@ def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
 
     Has the PACKERS signature (bundle_dir, manifest) -> {name: entry}.
     """
-    from mpgpack.export.bundle_writer import artifact_entry
+    from mpgpack.core.bundle_write import artifact_entry
     pins = runtime_pins()
     version = manifest["model"]["version"]
     entries = {}
@@ -173,7 +173,7 @@ def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
 def pack_into_bundle(bundle_path: str | None, arches: list[str] | None = None,
                      cache_root: Path | None = None) -> tuple[Path, dict]:
     """`mpgpack edge bundle`: packs an existing bundle and records the tarballs in its manifest."""
-    from mpgpack.export.bundle_writer import write_manifest
+    from mpgpack.core.bundle_write import write_manifest
     from mpgpack.core.bundle import open_bundle
     bundle = open_bundle(bundle_path)
     bundle.verify(SHIPPED_ARTIFACTS)

@@ -22,6 +22,7 @@ RUNTIME_FILES = [
     "mpgpack/core/__init__.py",
     "mpgpack/core/errors.py",
     "mpgpack/core/bundle.py",
+    "mpgpack/core/pointer.py",
     "mpgpack/core/runtimes.py",
     "mpgpack/core/rows.py",
     "mpgpack/core/schema.py",
