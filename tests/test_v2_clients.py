@@ -235,6 +235,15 @@ def test_bad_input_grpc(case, stub):
         assert word in err.value.details(), f"{word!r} not in {err.value.details()!r}"
 
 
+def test_grpc_message_over_body_limit(stub):
+    """The HTTP body limit (2 MiB) is the gRPC message limit too."""
+    n = 80_000
+    request = _raw_request(shape=(n, 7), data=np.zeros(n * 7, np.float32))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ModelInfer(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 def test_grpc_error_matches_http_400(server, stub):
     """The same bad tensor gets the same message over gRPC as the HTTP 400."""
     body = {"inputs": [{"name": "features", "shape": [1, 7], "datatype": "FP32", "data": NAN_WEIGHT}]}
