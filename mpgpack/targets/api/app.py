@@ -282,8 +282,15 @@ def create_app(bundle_path: str | os.PathLike | None = None, *, max_batch: int =
         if predlog is not None:
             predlog.record(X, pred, served.version, request_id, (time.perf_counter() - t0) * 1000)
 
+    def record(served: Served, X, pred, request_id: str, t0: float) -> list[list[dict]]:
+        observe(served, X, pred, request_id, t0)
+        warnings, counts = served.models.check_training_range(X)
+        for feature, count in counts.items():
+            metrics.flag(feature, count, served.version)
+        return warnings
+
     # The data plane both V2 transports (HTTP and gRPC) predict through (see v2_infer).
-    app.state.service = SimpleNamespace(slot=slot, metrics=metrics, observe=observe)
+    app.state.service = SimpleNamespace(slot=slot, metrics=metrics, record=record)
 
     @app.get("/metadata", tags=["service"], summary="Model version, feature schema, metrics, parity")
     async def get_metadata(request: Request) -> Response:

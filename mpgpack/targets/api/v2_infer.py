@@ -6,7 +6,8 @@ path runs this same code, so they share the model slot, the validation and its m
 limits, the drift window, the prediction log and the out-of-range metric.
 
 `service` is the API's data plane: anything with `slot` (the ModelSlot of Served), `metrics`
-(observability.Metrics) and `observe(served, X, pred, request_id, t0)`.
+(observability.Metrics) and `record(served, X, pred, request_id, t0)` (drift window,
+prediction log, out-of-range counts; returns the range warnings per row).
 """
 from __future__ import annotations
 
@@ -51,10 +52,7 @@ def infer(service: Any, served: Any, req: v2.InferenceRequest,
     answered by one version even across a reload), records it, and builds the response."""
     X = v2.tensor_matrix(req, served.models, values)
     pred = served.predictor.predict(X)
-    service.observe(served, X, pred, request_id, t0)
-    warnings, counts = served.models.check_training_range(X)
-    for feature, count in counts.items():
-        service.metrics.flag(feature, count, served.version)
+    warnings = service.record(served, X, pred, request_id, t0)
     flagged = sum(1 for ws in warnings if ws)
     response = v2.infer_response(served.name, served.version, req.id or request_id, pred, flagged)
     return Answer(req, response, len(pred))
