@@ -1,5 +1,5 @@
 # The two commands of the README. Both set everything up first (scripts/setup.sh is idempotent).
-.PHONY: setup demo test bench
+.PHONY: setup demo test test-fast bench
 
 setup:
 	@bash scripts/setup.sh
@@ -11,6 +11,12 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest
+
+# The fast tier: no built bundle, no TensorFlow, no browser, qemu, S3, Airflow, load runs or
+# clean-venv installs (the markers of pyproject.toml; tests/conftest.py gives them).
+FAST_TIER = not slow and not browser and not emulated and not s3 and not airflow and not load and not wheel
+test-fast: setup
+	.venv/bin/python -m pytest -m "$(FAST_TIER)"
 
 bench: setup
 	.venv/bin/mpgpack build

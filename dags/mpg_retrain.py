@@ -99,6 +99,135 @@ def _publish(bundle: str, registry: str) -> dict:
     return {"registry": registry, "bundle": result.name}
 
 
+# The tasks, in the order the DAG runs them; each fails closed with one clear line.
+@task
+def find_new_data(params=None) -> dict:
+    """The newest data file under `data`, copied into this run's work folder."""
+    from mpgpack.core.errors import UserError
+    from mpgpack.storage.s3 import download_data, is_s3
+    from mpgpack.core.bundle import sha256_file
+
+    source = (params or {}).get("data", "")
+    if not source:
+        raise AirflowSkipException("no data source configured (param `data` or "
+                                   "MPGPACK_DAG_DATA); nothing to do")
+    work = _work_dir()
+    try:
+        if is_s3(source):
+            newest = _newest_s3(source)
+            if newest is None:
+                raise AirflowSkipException(f"no *.csv or *.data object under {source}")
+            local = download_data(newest, work / "data")
+        else:
+            folder = Path(source)
+            if not folder.is_dir():
+                raise _fail("find_new_data", f"{folder} is not a folder")
+            found = _newest_local(folder)
+            if found is None:
+                raise AirflowSkipException(f"no *.csv or *.data file in {folder}")
+            newest, local = str(found), found
+    except UserError as exc:
+        raise _fail("find_new_data", str(exc)) from None
+    sha = sha256_file(local)
+    if sha == _current_data_sha256(params["registry"]):
+        raise AirflowSkipException(f"{newest} is the current version's training data "
+                                   f"(sha256 {sha[:12]}…); nothing new")
+    log.info("new data: %s (sha256 %s)", newest, sha)
+    return {"source": newest, "local": str(local), "sha256": sha}
+
+
+@task
+def validate(found: dict) -> dict:
+    """Against the feature schema: the same loader and checks `mpgpack build` uses."""
+    from mpgpack.core.errors import UserError
+    from mpgpack.train.data import load_dataset
+    try:
+        ds = load_dataset(found["local"])
+    except UserError as exc:
+        raise _fail("validate", f"{found['source']}: {exc}") from None
+    for note in ds.notes[:20]:
+        log.info("data note: %s", note)
+    log.info("%s: %d valid rows, %d notes", found["source"], len(ds), len(ds.notes))
+    return {**found, "rows": len(ds)}
+
+
+@task
+def build(valid: dict, params=None) -> str:
+    from mpgpack.export.build import build_bundle, summary
+    from mpgpack.core.errors import UserError
+    import json
+    out = _work_dir() / "builds"
+    try:
+        bundle = build_bundle(Path(valid["local"]), out, int(params["seed"]))
+    except UserError as exc:        # includes "parity failed, bundle not written"
+        raise _fail("build", str(exc)) from None
+    log.info("built %s\n%s", bundle, summary(json.loads((bundle / "manifest.json").read_text())))
+    return str(bundle)
+
+
+@task
+def verify_parity(bundle: str) -> str:
+    """Re-checks every sha256 and re-runs the golden set in onnxruntime and LiteRT."""
+    from mpgpack.core.errors import UserError
+    from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.verify import verify_bundle
+    try:
+        rows, ok = verify_bundle(open_bundle(bundle))
+    except UserError as exc:
+        raise _fail("verify_parity", str(exc)) from None
+    for r in rows:
+        log.info("%-16s %-15s max abs err %.2e  %s", r["artifact"], r["runtime"],
+                 r["max_abs_error"], "pass" if r["passed"] else
+                 ("FAIL" if r["gated"] else "recorded (quantized)"))
+    if not ok:
+        failed = [r["artifact"] for r in rows if r["gated"] and not r["passed"]]
+        raise _fail("verify_parity", f"{', '.join(failed)} exceed the tolerance")
+    return bundle
+
+
+@task
+def publish(bundle: str, params=None) -> dict:
+    from mpgpack.core.errors import UserError
+    try:
+        return _publish(bundle, params["registry"])
+    except UserError as exc:
+        raise _fail("publish", f"{exc} (the registry's current version is unchanged)") from None
+
+
+@task
+def reload_api(published: dict, params=None) -> str:
+    """Asks the running API to follow the registry's pointer to the new version."""
+    import json
+    import urllib.error
+    import urllib.request
+    api = (params.get("api_url") or "").rstrip("/")
+    if not api:
+        note = (f"no API URL configured (param api_url / MPGPACK_API_URL): not asking an "
+                f"API to reload; {published['bundle']} is current in {published['registry']}")
+        log.info(note)
+        return note
+    token = os.environ.get("MPGPACK_ADMIN_TOKEN", "")
+    if not token:
+        raise AirflowFailException("MPGPACK_ADMIN_TOKEN is not set; the API's "
+                                   "/admin/reload needs it (the new version IS published)")
+    req = urllib.request.Request(f"{api}/admin/reload", method="POST", data=b"{}",
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body = resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        raise AirflowFailException(f"{api}/admin/reload answered {exc.code}: "
+                                   f"{exc.read().decode(errors='replace')[:300]}") from None
+    except OSError as exc:
+        raise AirflowFailException(f"cannot reach {api}/admin/reload: {exc}") from None
+    log.info("%s/admin/reload: %s", api, body[:500])
+    try:
+        return json.dumps(json.loads(body))
+    except ValueError:
+        return body[:500]
+
+
 @dag(
     dag_id="mpg_retrain",
     schedule="@daily",
@@ -121,128 +250,6 @@ def _publish(bundle: str, registry: str) -> dict:
     doc_md=__doc__,
 )
 def mpg_retrain():
-    @task
-    def find_new_data(params=None) -> dict:
-        """The newest data file under `data`, copied into this run's work folder."""
-        from mpgpack.core.errors import UserError
-        from mpgpack.storage.s3 import download_data, is_s3
-        from mpgpack.core.bundle import sha256_file
-
-        source = (params or {}).get("data", "")
-        if not source:
-            raise AirflowSkipException("no data source configured (param `data` or "
-                                       "MPGPACK_DAG_DATA); nothing to do")
-        work = _work_dir()
-        try:
-            if is_s3(source):
-                newest = _newest_s3(source)
-                if newest is None:
-                    raise AirflowSkipException(f"no *.csv or *.data object under {source}")
-                local = download_data(newest, work / "data")
-            else:
-                folder = Path(source)
-                if not folder.is_dir():
-                    raise _fail("find_new_data", f"{folder} is not a folder")
-                found = _newest_local(folder)
-                if found is None:
-                    raise AirflowSkipException(f"no *.csv or *.data file in {folder}")
-                newest, local = str(found), found
-        except UserError as exc:
-            raise _fail("find_new_data", str(exc)) from None
-        sha = sha256_file(local)
-        if sha == _current_data_sha256(params["registry"]):
-            raise AirflowSkipException(f"{newest} is the current version's training data "
-                                       f"(sha256 {sha[:12]}…); nothing new")
-        log.info("new data: %s (sha256 %s)", newest, sha)
-        return {"source": newest, "local": str(local), "sha256": sha}
-
-    @task
-    def validate(found: dict) -> dict:
-        """Against the feature schema: the same loader and checks `mpgpack build` uses."""
-        from mpgpack.core.errors import UserError
-        from mpgpack.train.data import load_dataset
-        try:
-            ds = load_dataset(found["local"])
-        except UserError as exc:
-            raise _fail("validate", f"{found['source']}: {exc}") from None
-        for note in ds.notes[:20]:
-            log.info("data note: %s", note)
-        log.info("%s: %d valid rows, %d notes", found["source"], len(ds), len(ds.notes))
-        return {**found, "rows": len(ds)}
-
-    @task
-    def build(valid: dict, params=None) -> str:
-        from mpgpack.export.build import build_bundle, summary
-        from mpgpack.core.errors import UserError
-        import json
-        out = _work_dir() / "builds"
-        try:
-            bundle = build_bundle(Path(valid["local"]), out, int(params["seed"]))
-        except UserError as exc:        # includes "parity failed, bundle not written"
-            raise _fail("build", str(exc)) from None
-        log.info("built %s\n%s", bundle, summary(json.loads((bundle / "manifest.json").read_text())))
-        return str(bundle)
-
-    @task
-    def verify_parity(bundle: str) -> str:
-        """Re-checks every sha256 and re-runs the golden set in onnxruntime and LiteRT."""
-        from mpgpack.core.errors import UserError
-        from mpgpack.core.bundle import open_bundle
-        from mpgpack.core.verify import verify_bundle
-        try:
-            rows, ok = verify_bundle(open_bundle(bundle))
-        except UserError as exc:
-            raise _fail("verify_parity", str(exc)) from None
-        for r in rows:
-            log.info("%-16s %-15s max abs err %.2e  %s", r["artifact"], r["runtime"],
-                     r["max_abs_error"], "pass" if r["passed"] else
-                     ("FAIL" if r["gated"] else "recorded (quantized)"))
-        if not ok:
-            failed = [r["artifact"] for r in rows if r["gated"] and not r["passed"]]
-            raise _fail("verify_parity", f"{', '.join(failed)} exceed the tolerance")
-        return bundle
-
-    @task
-    def publish(bundle: str, params=None) -> dict:
-        from mpgpack.core.errors import UserError
-        try:
-            return _publish(bundle, params["registry"])
-        except UserError as exc:
-            raise _fail("publish", f"{exc} (the registry's current version is unchanged)") from None
-
-    @task
-    def reload_api(published: dict, params=None) -> str:
-        """Asks the running API to follow the registry's pointer to the new version."""
-        import json
-        import urllib.error
-        import urllib.request
-        api = (params.get("api_url") or "").rstrip("/")
-        if not api:
-            note = (f"no API URL configured (param api_url / MPGPACK_API_URL): not asking an "
-                    f"API to reload; {published['bundle']} is current in {published['registry']}")
-            log.info(note)
-            return note
-        token = os.environ.get("MPGPACK_ADMIN_TOKEN", "")
-        if not token:
-            raise AirflowFailException("MPGPACK_ADMIN_TOKEN is not set; the API's "
-                                       "/admin/reload needs it (the new version IS published)")
-        req = urllib.request.Request(f"{api}/admin/reload", method="POST", data=b"{}",
-                                     headers={"Authorization": f"Bearer {token}",
-                                              "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                body = resp.read().decode(errors="replace")
-        except urllib.error.HTTPError as exc:
-            raise AirflowFailException(f"{api}/admin/reload answered {exc.code}: "
-                                       f"{exc.read().decode(errors='replace')[:300]}") from None
-        except OSError as exc:
-            raise AirflowFailException(f"cannot reach {api}/admin/reload: {exc}") from None
-        log.info("%s/admin/reload: %s", api, body[:500])
-        try:
-            return json.dumps(json.loads(body))
-        except ValueError:
-            return body[:500]
-
     bundle = verify_parity(build(validate(find_new_data())))
     reload_api(publish(bundle))
 

@@ -1,21 +1,82 @@
-"""Shared fixtures: one bundle per test session, built by the real pipeline, shared by all tests.
+"""Shared fixtures and the test tiers.
 
-Set MPGPACK_TEST_BUNDLE=DIR to reuse an existing bundle while iterating on one target's tests.
+Fixtures: one bundle per test session, built by the real pipeline (set MPGPACK_TEST_BUNDLE=DIR to
+reuse an existing bundle), and a small hand-made manifest (tests/fixtures/) for the tests that only
+read a schema or training statistics. Helpers shared by test files are in tests/helpers.py.
+
+Tiers: every test that needs the built bundle or TensorFlow, or fits models for seconds, is marked
+`slow`; tests that need Chromium, qemu, SeaweedFS, Airflow, a load generator or a clean-venv install
+carry that marker too (pyproject.toml lists them). The marks are given here, from the fixtures a
+test uses and from the lists below, so test files need not repeat them. `make test-fast` runs the
+rest.
 """
 from __future__ import annotations
 
+import json
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+# imported from here by test files written before tests/helpers.py
+from tests.helpers import DATA, REPO, VENV_BIN, free_port, run_cli  # noqa: F401
+
+SMALL_BUNDLE = REPO / "tests" / "fixtures" / "mpg-manifest-only"
+
+# A test using one of these fixtures (directly or through another fixture) gets the mark.
+MARK_BY_FIXTURE = {
+    "bundle_dir": "slow", "manifest": "slow", "bundle_copy": "slow",   # the built bundle
+    "s3_server": "s3",
+}
+# Marks by test file, or by "file::test" for single tests, for what no fixture shows.
+MARK_BY_NODE = {
+    "test_lowering.py": ["slow"],                                   # TensorFlow itself
+    # fits ~30 MLPs twice (a grid search, serial and parallel): 10-20 s of scikit-learn
+    "test_report.py::test_search_is_reproducible_and_independent_of_parallelism": ["slow"],
+    "test_web_browser.py": ["browser"],                             # Chromium via Playwright
+    "test_edge_bundle.py::test_emulated_raspberry_pi_installs_offline_and_matches": ["emulated"],
+    "test_edge_bundle.py::test_offline_install_and_run_on_this_machine": ["wheel"],
+    "test_dag.py": ["airflow"],
+    "test_api_load.py": ["load"],                                   # wrk
+    "test_bench.py": ["load"],                                      # `mpgpack bench --quick`
+}
 
 
+# Files of slow tests only (marked above) that import scikit-learn when collected, which takes
+# seconds: a run that leaves out the slow tier does not collect them at all.
+SLOW_TO_COLLECT = {"test_lowering.py"}
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path.name in SLOW_TO_COLLECT and _leaves_out(config, "slow"):
+        return True
+    return None
+
+
+def _leaves_out(config, marker: str) -> bool:
+    """Whether the run's -m expression deselects a test marked only with `marker`."""
+    expr = config.getoption("markexpr")
+    if not expr:
+        return False
+    try:   # pytest's own evaluator of -m expressions (not public API: on a change, collect)
+        from _pytest.mark.expression import Expression
+        return not Expression.compile(expr).evaluate(lambda name, **kw: name == marker)
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marks = {MARK_BY_FIXTURE[f] for f in item.fixturenames if f in MARK_BY_FIXTURE}
+        file, _, name = item.nodeid.partition("::")
+        base = f"{Path(file).name}::{name.split('[')[0]}"
+        marks.update(MARK_BY_NODE.get(Path(file).name, []))
+        marks.update(MARK_BY_NODE.get(base, []))
+        for mark in sorted(marks):
+            item.add_marker(mark)
+
+
+# -- the built bundle (slow tier) -------------------------------------------------------------
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory) -> Path:
     reuse = os.environ.get("MPGPACK_TEST_BUNDLE")
@@ -28,7 +89,6 @@ def bundle_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def manifest(bundle_dir) -> dict:
-    import json
     return json.loads((bundle_dir / "manifest.json").read_text())
 
 
@@ -41,20 +101,31 @@ def bundle_copy(bundle_dir, tmp_path) -> Path:
     return dst
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# -- the small hand-made manifest (fast tier) -------------------------------------------------
+@pytest.fixture(scope="session")
+def small_bundle_dir() -> Path:
+    """A folder holding only manifest.json (tests/fixtures/README.md): opens as a bundle, has no
+    artifacts. Read-only: copy it to change it."""
+    return SMALL_BUNDLE
 
 
-def run_cli(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
-    """Runs the installed `mpgpack` console script as a user would."""
-    return subprocess.run([str(VENV_BIN / "mpgpack"), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=kw.pop("cwd", REPO), **kw)
+@pytest.fixture
+def small_manifest() -> dict:
+    """The small manifest as a fresh dict for each test (a test may change it)."""
+    return json.loads((SMALL_BUNDLE / "manifest.json").read_text())
 
 
-# The session's S3-compatible server (SeaweedFS on 127.0.0.1), shared by the S3 and DAG tests;
-# each test keeps to its own key prefix in the bucket.
+@pytest.fixture(scope="session")
+def mpg_X():
+    """The shipped data's feature matrix (float32, NaN for a missing horsepower)."""
+    import numpy as np
+
+    from mpgpack.train.data import load_dataset
+    return load_dataset(DATA).X.astype(np.float32)
+
+
+# -- the session's S3-compatible server (s3 tier) ---------------------------------------------
+# SeaweedFS on 127.0.0.1, shared by the S3 and DAG tests; each test keeps to its own key prefix.
 ACCESS_KEY, SECRET_KEY = "mpgpack-test-key", "mpgpack-test-secret"
 BUCKET = "lake"
 

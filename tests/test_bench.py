@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def test_bench_quick_writes_every_section(bundle_dir, tmp_path):

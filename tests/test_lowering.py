@@ -1,4 +1,8 @@
-"""Each TensorFlow lowering against sklearn's own transform/predict, and refusals by name."""
+"""Each TensorFlow lowering against sklearn's own transform/predict, and refusals by name.
+
+Slow tier (tests/conftest.py): mpgpack.export.lowering imports TensorFlow, so it is imported when
+a test runs, not when the file is collected; collecting the fast tier stays free of TensorFlow.
+"""
 from __future__ import annotations
 
 import os
@@ -7,7 +11,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, Ridge
@@ -16,21 +19,31 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
-from mpgpack.export.lowering import LOWERINGS, UnsupportedStepError, lower, lower_pipeline
 from mpgpack.train.data import load_dataset
 from mpgpack.train.model import make_mlp_pipeline
-from tests.conftest import REPO
+from tests.helpers import DATA
 
 RNG = np.random.default_rng(7)
 
 
+def lowering():
+    """mpgpack.export.lowering (and with it TensorFlow), imported by the test that needs it."""
+    from mpgpack.export import lowering as module
+    return module
+
+
+def lower(step):
+    return lowering().lower(step)
+
+
 @pytest.fixture(scope="module")
 def data():
-    ds = load_dataset(REPO / "mpgpack" / "data" / "auto-mpg.data")
+    ds = load_dataset(DATA)
     return ds.X, ds.y
 
 
 def run(fn, X):
+    import tensorflow as tf
     return fn(tf.constant(np.asarray(X, dtype=np.float32))).numpy()
 
 
@@ -92,7 +105,7 @@ def test_whole_pipeline_with_missing_horsepower(data):
     pipe = make_mlp_pipeline(0).fit(X, y)
     Xm = X.copy()
     Xm[::3, 2] = np.nan
-    got = run(lower_pipeline(pipe), Xm.astype(np.float32))[:, 0]
+    got = run(lowering().lower_pipeline(pipe), Xm.astype(np.float32))[:, 0]
     want = pipe.predict(Xm.astype(np.float32).astype(np.float64))
     assert np.abs(got - want).max() < 1e-4
 
@@ -102,7 +115,8 @@ def test_whole_pipeline_with_missing_horsepower(data):
     (KNeighborsRegressor(n_neighbors=1).fit([[0.0], [1.0]], [0.0, 1.0]), "KNeighborsRegressor"),
 ])
 def test_unsupported_step_is_refused_by_name(step, name):
-    with pytest.raises(UnsupportedStepError, match=f"no TensorFlow lowering for step {name}"):
+    refused = lowering().UnsupportedStepError
+    with pytest.raises(refused, match=f"no TensorFlow lowering for step {name}"):
         lower(Pipeline([("ok", StandardScaler().fit([[0.0], [1.0]])), ("bad", step)]))
 
 
@@ -113,7 +127,7 @@ def test_unsupported_step_is_refused_by_name(step, name):
     (SimpleImputer(add_indicator=True).fit([[1.0], [np.nan]]), "add_indicator=True"),
 ])
 def test_unsupported_settings_are_refused(step, setting):
-    with pytest.raises(UnsupportedStepError, match=f"{type(step).__name__}: {setting}"):
+    with pytest.raises(lowering().UnsupportedStepError, match=f"{type(step).__name__}: {setting}"):
         lower(step)
 
 
@@ -121,7 +135,7 @@ def test_column_transformer_with_named_columns_is_refused():
     import pandas as pd
     df = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
     ct = ColumnTransformer([("s", StandardScaler(), ["a"])]).fit(df)
-    with pytest.raises(UnsupportedStepError, match="only integer column indices"):
+    with pytest.raises(lowering().UnsupportedStepError, match="only integer column indices"):
         lower(ct)
 
 
@@ -133,4 +147,4 @@ def test_registry_covers_every_step_of_the_shipped_pipeline(data):
         steps.add(type(t))
         if isinstance(t, Pipeline):
             steps |= {type(s) for _, s in t.steps}
-    assert steps <= set(LOWERINGS)
+    assert steps <= set(lowering().LOWERINGS)

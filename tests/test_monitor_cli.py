@@ -5,17 +5,9 @@ import base64
 import re
 
 import numpy as np
-import pytest
 
 from mpgpack.targets.monitor.predlog import PredictionLog
-from tests.conftest import run_cli
-
-
-@pytest.fixture(scope="module")
-def data_X():
-    from mpgpack.export.build import DEFAULT_DATA
-    from mpgpack.train.data import load_dataset
-    return load_dataset(DEFAULT_DATA).X.astype(np.float32)
+from tests.helpers import run_cli
 
 
 def write_log(path, manifest, X, per_request=3, max_bytes=32 * 1024):
@@ -35,15 +27,17 @@ def table(stdout: str) -> dict[str, list[str]]:
                                         "acceleration", "model_year", "origin"}}
 
 
-def test_heavier_cars_show_as_drift_with_a_report(tmp_path, bundle_dir, manifest, data_X):
+def test_heavier_cars_show_as_drift_with_a_report(tmp_path, small_bundle_dir, small_manifest,
+                                                  mpg_X):
     rng = np.random.default_rng(7)
-    X = data_X[rng.integers(0, len(data_X), 600)].copy()
+    X = mpg_X[rng.integers(0, len(mpg_X), 600)].copy()
     X[-500:, 3] *= 1.2          # the last 500 requests: cars 20 % heavier
     log = tmp_path / "pred.jsonl"
-    assert write_log(log, manifest, X)["rotations"] >= 2     # the records span 3+ files
+    assert write_log(log, small_manifest, X)["rotations"] >= 2     # the records span 3+ files
     (tmp_path / "pred.jsonl.1").open("a").write("{not json\n")   # a torn line is skipped
     out = tmp_path / "report" / "drift.html"
-    r = run_cli("monitor", str(log), "--bundle", str(bundle_dir), "--out", str(out), timeout=300)
+    r = run_cli("monitor", str(log), "--bundle", str(small_bundle_dir), "--out", str(out),
+                timeout=300)
     assert r.returncode == 0, r.stderr
     rows = table(r.stdout)
     assert rows["weight"][-1] == "drift" and rows["weight"][1] == "500"
@@ -56,29 +50,30 @@ def test_heavier_cars_show_as_drift_with_a_report(tmp_path, bundle_dir, manifest
     assert all(base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
 
 
-def test_training_like_log_is_ok_and_small_log_is_not_enough(tmp_path, bundle_dir, manifest, data_X):
+def test_training_like_log_is_ok_and_small_log_is_not_enough(tmp_path, small_bundle_dir,
+                                                             small_manifest, mpg_X):
     rng = np.random.default_rng(8)
     log = tmp_path / "ok.jsonl"
-    write_log(log, manifest, data_X[rng.integers(0, len(data_X), 500)], max_bytes=1 << 20)
-    r = run_cli("monitor", str(log), "--bundle", str(bundle_dir), "--json", timeout=300)
+    write_log(log, small_manifest, mpg_X[rng.integers(0, len(mpg_X), 500)], max_bytes=1 << 20)
+    r = run_cli("monitor", str(log), "--bundle", str(small_bundle_dir), "--json", timeout=300)
     assert r.returncode == 0, r.stderr
     assert "overall: OK" in r.stdout
     assert all(row[-1] == "ok" for row in table(r.stdout).values())
     small = tmp_path / "small.jsonl"
-    names = [f["name"] for f in manifest["schema"]["features"]]
+    names = [f["name"] for f in small_manifest["schema"]["features"]]
     plog = PredictionLog(small, names)
-    plog.record(data_X[:40], np.zeros(40), "v", "r", 0.1)
+    plog.record(mpg_X[:40], np.zeros(40), "v", "r", 0.1)
     plog.close()
-    r = run_cli("monitor", str(small), "--bundle", str(bundle_dir), timeout=300)
+    r = run_cli("monitor", str(small), "--bundle", str(small_bundle_dir), timeout=300)
     assert r.returncode == 0 and "overall: NOT ENOUGH DATA" in r.stdout
     assert "model version(s) v" in r.stdout
 
 
-def test_missing_log_is_one_clear_line(tmp_path, bundle_dir):
-    r = run_cli("monitor", str(tmp_path / "nope.jsonl"), "--bundle", str(bundle_dir))
+def test_missing_log_is_one_clear_line(tmp_path, small_bundle_dir):
+    r = run_cli("monitor", str(tmp_path / "nope.jsonl"), "--bundle", str(small_bundle_dir))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "does not exist" in r.stderr
     empty = tmp_path / "empty.jsonl"
     empty.write_text("garbage\n")
-    r = run_cli("monitor", str(empty), "--bundle", str(bundle_dir))
+    r = run_cli("monitor", str(empty), "--bundle", str(small_bundle_dir))
     assert r.returncode == 1 and "no prediction records" in r.stderr

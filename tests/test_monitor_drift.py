@@ -23,13 +23,6 @@ WINDOW = 500
 WEIGHT, ORIGIN, HORSEPOWER = 3, 6, 2
 
 
-@pytest.fixture(scope="module")
-def data_X() -> np.ndarray:
-    from mpgpack.export.build import DEFAULT_DATA
-    from mpgpack.train.data import load_dataset
-    return load_dataset(DEFAULT_DATA).X.astype(np.float32)
-
-
 # -- the statistics, cross-checked with scipy ----------------------------------------------------
 @pytest.mark.parametrize("discrete", [False, True])
 def test_ks_matches_scipy(discrete):
@@ -60,8 +53,8 @@ def test_kolmogorov_chi2_fisher_match_scipy():
 
 
 # -- the window --------------------------------------------------------------------------------
-def test_window_keeps_the_last_rows_in_order(manifest):
-    mon = DriftMonitor(manifest, window=10, min_count=5)
+def test_window_keeps_the_last_rows_in_order(small_manifest):
+    mon = DriftMonitor(small_manifest, window=10, min_count=5)
     rows = np.arange(23 * 7, dtype=np.float32).reshape(23, 7)
     mon.observe(rows[:4])
     mon.observe(rows[4:15])
@@ -73,13 +66,13 @@ def test_window_keeps_the_last_rows_in_order(manifest):
         mon.observe(np.zeros((2, 6), np.float32))
 
 
-def test_observe_from_many_threads(manifest, data_X):
-    mon = DriftMonitor(manifest, window=WINDOW)
+def test_observe_from_many_threads(small_manifest, mpg_X):
+    mon = DriftMonitor(small_manifest, window=WINDOW)
 
     def worker(seed):
         rng = np.random.default_rng(seed)
         for _ in range(200):
-            mon.observe(data_X[rng.integers(0, len(data_X), rng.integers(1, 5))])
+            mon.observe(mpg_X[rng.integers(0, len(mpg_X), rng.integers(1, 5))])
     threads = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
     for t in threads:
         t.start()
@@ -88,16 +81,16 @@ def test_observe_from_many_threads(manifest, data_X):
     rows = mon.rows()
     assert rows.shape == (WINDOW, 7)
     # every row in the window is a whole row of the data (no torn writes between threads)
-    known = {tuple(np.nan_to_num(r, nan=-1)) for r in data_X}
+    known = {tuple(np.nan_to_num(r, nan=-1)) for r in mpg_X}
     assert all(tuple(np.nan_to_num(r, nan=-1)) in known for r in rows)
     assert mon.report()["observed_total"] >= WINDOW
 
 
-def test_not_enough_data_never_alarms(manifest, data_X):
-    mon = DriftMonitor(manifest, window=WINDOW, min_count=100)
+def test_not_enough_data_never_alarms(small_manifest, mpg_X):
+    mon = DriftMonitor(small_manifest, window=WINDOW, min_count=100)
     report = mon.report()
     assert report["status"] == "not enough data" and not report["alarm"] and report["n"] == 0
-    absurd = data_X[:99].copy()
+    absurd = mpg_X[:99].copy()
     absurd[:, WEIGHT] *= 2.5          # wildly shifted, but only 99 rows
     mon.observe(absurd)
     report = mon.report()
@@ -110,21 +103,21 @@ def test_not_enough_data_never_alarms(manifest, data_X):
     json.dumps(report, allow_nan=False)   # the API returns it as it is
 
 
-def test_report_shape_and_cache(manifest, data_X):
-    mon = DriftMonitor(manifest, window=WINDOW)
-    mon.observe(data_X[:300])
+def test_report_shape_and_cache(small_manifest, mpg_X):
+    mon = DriftMonitor(small_manifest, window=WINDOW)
+    mon.observe(mpg_X[:300])
     first = mon.report()
     assert mon.report() is first                # no new rows: the cached report
-    mon.observe(data_X[300:301])
+    mon.observe(mpg_X[300:301])
     second = mon.report()
     assert second is not first and second["n"] == 301
-    assert set(second["features"]) == {f["name"] for f in manifest["schema"]["features"]}
+    assert set(second["features"]) == {f["name"] for f in small_manifest["schema"]["features"]}
     t = second["thresholds"]
     assert t["tests"] == 14 and t["alpha_per_test"] == pytest.approx(0.05 / 14)
     w = second["features"]["weight"]
     assert w["psi_threshold"] > 0 and 0 <= w["p_value"] <= 1 and 0 <= w["ks_stat"] <= 1
-    assert second["missing"]["horsepower"]["training_rate"] == pytest.approx(
-        manifest["training_stats"]["horsepower"]["missing"] / manifest["training_stats"]["horsepower"]["count"])
+    hp = small_manifest["training_stats"]["horsepower"]
+    assert second["missing"]["horsepower"]["training_rate"] == pytest.approx(hp["missing"] / hp["count"])
 
 
 # -- calibration: replayed windows -------------------------------------------------------------
@@ -161,23 +154,23 @@ def alarm_rate(monitor, make, X, windows, seed, feature=None):
     return hits / windows
 
 
-def test_false_alarm_rate_on_training_like_windows(manifest, data_X):
-    mon = DriftMonitor(manifest, window=WINDOW)
-    rate = alarm_rate(mon, training_like, data_X, windows=1000, seed=11)
+def test_false_alarm_rate_on_training_like_windows(small_manifest, mpg_X):
+    mon = DriftMonitor(small_manifest, window=WINDOW)
+    rate = alarm_rate(mon, training_like, mpg_X, windows=1000, seed=11)
     print(f"false-alarm rate, 1000 training-like windows of {WINDOW}: {rate:.3f}")
     assert rate <= 0.05
     # a window that is just full enough to be judged is the noisiest case
-    small = alarm_rate(mon, lambda X, rng: training_like(X, rng, mon.min_count), data_X,
+    small = alarm_rate(mon, lambda X, rng: training_like(X, rng, mon.min_count), mpg_X,
                        windows=1000, seed=12)
     print(f"false-alarm rate, 1000 training-like windows of {mon.min_count}: {small:.3f}")
     assert small <= 0.05
 
 
-def test_shifted_traffic_is_detected(manifest, data_X):
-    mon = DriftMonitor(manifest, window=WINDOW)
-    heavy = alarm_rate(mon, heavier, data_X, windows=200, seed=21, feature="weight")
-    origin = alarm_rate(mon, origin_shifted, data_X, windows=200, seed=22, feature="origin")
-    missing = alarm_rate(mon, hp_often_missing, data_X, windows=200, seed=23,
+def test_shifted_traffic_is_detected(small_manifest, mpg_X):
+    mon = DriftMonitor(small_manifest, window=WINDOW)
+    heavy = alarm_rate(mon, heavier, mpg_X, windows=200, seed=21, feature="weight")
+    origin = alarm_rate(mon, origin_shifted, mpg_X, windows=200, seed=22, feature="origin")
+    missing = alarm_rate(mon, hp_often_missing, mpg_X, windows=200, seed=23,
                          feature="horsepower (missing rate)")
     print(f"detection: weight x1.2 {heavy:.3f}; origin shares 45/20/35 % {origin:.3f}; "
           f"horsepower missing 10 % {missing:.3f}")
@@ -202,11 +195,11 @@ def independent_null_rate(manifest, X, n, trials, seed=5, psi_simulations=5000):
 if __name__ == "__main__":   # the figures, with more windows than the test suite uses
     import sys
 
-    from mpgpack.export.build import DEFAULT_DATA
     from mpgpack.core.bundle import open_bundle
+    from mpgpack.data import AUTO_MPG
     from mpgpack.train.data import load_dataset
     man = open_bundle(sys.argv[1] if len(sys.argv) > 1 else None).manifest
-    X = load_dataset(DEFAULT_DATA).X.astype(np.float32)
+    X = load_dataset(AUTO_MPG).X.astype(np.float32)
     mon = DriftMonitor(man, window=WINDOW)
     for label, make, feature, seed in [
             ("false alarms, training-like windows", training_like, None, 1),

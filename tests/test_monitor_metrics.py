@@ -21,12 +21,10 @@ class FakeSlotCounts:      # only the two counters MonitorMetrics reads from a M
     reloads, failed_reloads = 3, 1
 
 
-def test_gauges_follow_the_report_and_counters_only_go_up(manifest):
-    from mpgpack.export.build import DEFAULT_DATA
-    from mpgpack.train.data import load_dataset
-    X = load_dataset(DEFAULT_DATA).X.astype(np.float32)[:300].copy()
+def test_gauges_follow_the_report_and_counters_only_go_up(small_manifest, mpg_X):
+    X = mpg_X[:300].copy()
     X[:, 3] *= 1.2
-    mon = DriftMonitor(manifest)
+    mon = DriftMonitor(small_manifest)
     mon.observe(X)
     report = mon.report()
     registry = CollectorRegistry()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mpgpack.core.bundle import sha256_file
-from tests.conftest import REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 SECTIONS = {"summary", "data", "data-distributions", "data-missing", "data-correlation",
             "data-mpg-weight", "data-mpg-year", "data-notes", "tuning", "tuning-table",

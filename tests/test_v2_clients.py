@@ -25,8 +25,7 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 import grpc  # noqa: E402
 
 from mpgpack.core.bundle import open_bundle  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.test_api_support import running_server  # noqa: E402
+from tests.helpers import free_port, running_server  # noqa: E402
 
 TOKEN = "v2-clients-admin-token"
 ROW = [8, 307.0, 130.0, 3504.0, 12.0, 70, 1]

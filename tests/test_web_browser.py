@@ -21,6 +21,7 @@ from playwright.sync_api import sync_playwright
 from mpgpack.core.bundle import open_bundle
 from mpgpack.targets.web.chromium import PHONE, launch, serve_bundle
 from mpgpack.targets.web.pack import check_graph_ops
+from tests.helpers import DATA
 
 
 READY_TIMEOUT_MS = 30_000
@@ -379,12 +380,11 @@ def test_trimmed_tfjs_runs_every_lowered_model_shape(browser, bundle_copy, tmp_p
     lowering produces, not just the bundle's: other activations, deeper MLPs and the Ridge
     baseline are exported by the real lowering + tensorflowjs converter, swapped into a copy of
     the site, and self-tested against their sklearn pipeline on both backends."""
-    from mpgpack.export.build import DEFAULT_DATA
     from mpgpack.export.tf_graph import save_saved_model
     from mpgpack.export.tfjs_export import export_tfjs
     from mpgpack.train.data import load_dataset
 
-    ds = load_dataset(DEFAULT_DATA)
+    ds = load_dataset(DATA)
     golden = json.loads((bundle_copy / "golden.json").read_text())
     X = np.array([[np.nan if v is None else v for v in row] for row in golden["inputs"]])
     site_model = bundle_copy / "web" / "model"

@@ -16,7 +16,7 @@ from mpgpack.core.errors import UserError
 from mpgpack.core.bundle import sha256_file
 from mpgpack.targets.web.chromium import serve_bundle
 from mpgpack.targets.web.pack import check_graph_ops, supported_graph_ops
-from tests.conftest import free_port, run_cli
+from tests.helpers import free_port, run_cli
 
 FIRST_LOAD_BUDGET_GZIP = 400 * 1024
 

@@ -20,10 +20,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
+
+from mpgpack.bench.servers import free_port, start, stop   # noqa: F401 (free_port, stop: for targets_bench)
 
 REPO = Path(__file__).resolve().parents[2]   # holds mpgpack/
 BIN = Path(sys.executable).parent
@@ -65,53 +65,17 @@ def _post(url: str, body: bytes, timeout: float = 10) -> dict:
         return json.loads(resp.read())
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def start_api(bundle_dir: Path, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([str(BIN / "mpgpack"), "serve", "--bundle", str(bundle_dir),
-                             "--port", str(port), "--workers", str(workers)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    wait_until_up(f"http://127.0.0.1:{port}/v2/health/ready", proc)
-    return proc
+    return start([str(BIN / "mpgpack"), "serve", "--bundle", str(bundle_dir), "--port", str(port),
+                  "--workers", str(workers)], log_path,
+                 f"http://127.0.0.1:{port}/v2/health/ready", cwd=REPO)
 
 
 def start_baseline(bundle_dir: Path, port: int, workers: int, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "MPGPACK_BASELINE_BUNDLE": str(bundle_dir)}
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                             "--log-level", "warning", "mpgpack.bench.baseline_flask:create_app()"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    wait_until_up(f"http://127.0.0.1:{port}/health", proc)
-    return proc
+    return start([str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                  "--log-level", "warning", "mpgpack.bench.baseline_flask:create_app()"],
+                 log_path, f"http://127.0.0.1:{port}/health", cwd=REPO, env=env)
 
 
 def wrk(url: str, body: bytes, duration: float, connections: int, threads: int,

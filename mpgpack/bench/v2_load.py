@@ -15,7 +15,6 @@ import argparse
 import json
 import multiprocessing
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpgpack.bench.api_load import BIN, REPO, free_port, stop, wait_until_up, wrk
+from mpgpack.bench.api_load import BIN, REPO, wrk
+from mpgpack.bench.servers import free_port, start, stop
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 PATHS = ("HTTP JSON", "HTTP binary", "gRPC")
@@ -130,15 +130,12 @@ def run(bundle_dir: Path, duration: float, sizes=(1, 100), clients=(1, 8, 32),
     X = open_bundle(bundle_dir).golden().X
     port, grpc_port = free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="mpgpack-v2load-"))
-    log = open(workdir / "serve.log", "wb")
-    proc = subprocess.Popen([str(BIN / "mpgpack"), "serve", "--bundle", str(bundle_dir),
-                             "--port", str(port), "--grpc-port", str(grpc_port), "--workers",
-                             str(workers), "--no-access-log"],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = start([str(BIN / "mpgpack"), "serve", "--bundle", str(bundle_dir), "--port", str(port),
+                  "--grpc-port", str(grpc_port), "--workers", str(workers), "--no-access-log"],
+                 workdir / "serve.log", f"http://127.0.0.1:{port}/v2/health/ready", cwd=REPO)
     url, target = f"http://127.0.0.1:{port}/v2/models/mpg/infer", f"127.0.0.1:{grpc_port}"
     runs, request_bytes, agreement = [], {}, 0.0
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/v2/health/ready", proc)
         for n in sizes:
             reqs = requests_for(X[:n])
             agreement = max(agreement, _agree(url, target, reqs))

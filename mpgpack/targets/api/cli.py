@@ -2,100 +2,82 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def _serve(args) -> int:
+    from mpgpack.targets.api.observability import configure_logging
+    from mpgpack.targets.api.serving import resolve_source
+    from mpgpack.targets.api.settings import ApiSettings
+
+    settings = ApiSettings.from_args(args)     # checks the flags: one line if bad
+    _check_port_free(settings.host, settings.port)
+    if settings.grpc_port is not None:
+        _check_grpc_available()
+        _check_port_free(settings.host, settings.grpc_port)
+    configure_logging()
+    # Reloads follow the ORIGINAL --bundle (settings.source: a registry through CURRENT, s3://
+    # through its pointer); the start uses the folder it resolves to now.
+    settings = settings.with_(bundle=str(resolve_source(args.bundle)))
+    if settings.workers == 1:
+        _serve_one(settings)
+    else:
+        _serve_many(settings)
+    return 0
+
+
+def _uvicorn_options(settings) -> dict:
+    return dict(host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+                access_log=False, log_config=None, log_level="warning", server_header=False,
+                timeout_keep_alive=30)
+
+
+def _serve_one(settings) -> None:
+    import uvicorn
+
+    from mpgpack.targets.api.app import create_app
+    # Load and self-test here: a bad bundle fails with one line before the port opens.
+    app = create_app(settings)
+    _announce(settings, app.state.slot.current)
+    uvicorn.run(app, **_uvicorn_options(settings))
+
+
+def _serve_many(settings) -> None:
+    """Several processes: check the bundle once here (one clear line if bad, before any worker
+    starts); each worker then builds its own app from the settings passed in the environment
+    (ApiSettings.from_env). Metrics are summed through prometheus-client's multiprocess folder;
+    reloads reach every worker through a shared folder (reload_sync.py)."""
     import os
     import shutil
     import tempfile
 
-    from mpgpack.core.errors import UserError
-    from mpgpack.targets.api import app as api
-    from mpgpack.targets.api.observability import configure_logging
-
-    if args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    if args.max_batch < 1 or args.max_body_bytes < 1024:
-        raise UserError("--max-batch must be >= 1 and --max-body-bytes >= 1024")
-    if args.drift_window < 100:
-        raise UserError(f"--drift-window must be at least 100 (the drift tests' minimum count), "
-                        f"got {args.drift_window}")
-    prediction_log = _prediction_log_path(args.prediction_log, args.workers)
-    _check_port_free(args.host, args.port)
-    if args.grpc_port is not None:
-        if args.grpc_port == args.port:
-            raise UserError(f"--grpc-port {args.grpc_port} is also the HTTP --port; choose another")
-        _check_port_free(args.host, args.grpc_port)
     import uvicorn
-    configure_logging()
-    # Reloads follow the ORIGINAL --bundle (a registry through CURRENT, s3:// through its
-    # pointer); the start uses the folder it resolves to now.
-    source = str(args.bundle) if args.bundle is not None else "dist"
-    from mpgpack.targets.api.serving import load_served, resolve_source
-    start_path = resolve_source(args.bundle)
-    common = dict(host=args.host, port=args.port, loop="uvloop", http="httptools",
-                  access_log=False, log_config=None, log_level="warning", server_header=False,
-                  timeout_keep_alive=30)
-    options = dict(max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
-    if args.grpc_port is not None:
-        _check_grpc_available()
-    if args.workers == 1:
-        # Load and self-test here: a bad bundle fails with one line before the port opens.
-        app = api.create_app(start_path, **options, log_requests=not args.no_access_log,
-                             prediction_log=prediction_log, drift_window=args.drift_window,
-                             source=source, grpc_port=args.grpc_port, grpc_host=args.host)
-        _announce(args, app.state.slot.current, prediction_log)
-        uvicorn.run(app, **common)
-        return 0
-    # Several processes: check the bundle once here (one clear line if bad, before any worker
-    # starts); each worker then builds its own app from the environment. Metrics are summed
-    # through prometheus-client's multiprocess folder; reloads reach every worker through a
-    # shared folder (targets/api/reload_sync.py).
-    served = load_served(start_path, **options, drift_window=args.drift_window, warm_up=False)
-    _announce(args, served, prediction_log)
-    metrics_dir = tempfile.mkdtemp(prefix="mpgpack-metrics-")
-    reload_dir = tempfile.mkdtemp(prefix="mpgpack-reload-")
-    os.environ.update({api.ENV_BUNDLE: str(served.bundle.path), api.ENV_SOURCE: source,
-                       api.ENV_MAX_BATCH: str(args.max_batch),
-                       api.ENV_MAX_BODY: str(args.max_body_bytes),
-                       api.ENV_ACCESS_LOG: "0" if args.no_access_log else "1",
-                       api.ENV_PREDICTION_LOG: prediction_log or "",
-                       api.ENV_DRIFT_WINDOW: str(args.drift_window),
-                       api.ENV_RELOAD_DIR: reload_dir,
-                       api.ENV_GRPC: f"{args.host}:{args.grpc_port}" if args.grpc_port else "",
-                       "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
+
+    from mpgpack.targets.api.serving import load_served
+    served = load_served(settings.bundle, settings, warm_up=False)
+    _announce(settings, served)
+    settings = settings.with_(bundle=str(served.bundle.path),
+                              metrics_dir=tempfile.mkdtemp(prefix="mpgpack-metrics-"),
+                              reload_dir=tempfile.mkdtemp(prefix="mpgpack-reload-"))
     del served
+    os.environ.update(settings.worker_environ())
     try:
         _run_workers(uvicorn.Config("mpgpack.targets.api.app:app_from_env", factory=True,
-                                    workers=args.workers, **common))
+                                    workers=settings.workers, **_uvicorn_options(settings)))
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        shutil.rmtree(reload_dir, ignore_errors=True)
-    return 0
+        shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+        shutil.rmtree(settings.reload_dir, ignore_errors=True)
 
 
-def _announce(args, served, prediction_log) -> None:
+def _announce(settings, served) -> None:
     import os
     import sys
+    workers, plog = settings.workers, settings.prediction_log
     print(f"mpgpack serve: model {served.version} from {served.bundle.path} on "
-          f"http://{args.host}:{args.port}"
-          f"{f' and gRPC {args.host}:{args.grpc_port}' if args.grpc_port else ''} ({args.workers} worker{'s' if args.workers > 1 else ''}; "
+          f"http://{settings.host}:{settings.port}"
+          f"{f' and gRPC {settings.host}:{settings.grpc_port}' if settings.grpc_port else ''} ({workers} worker{'s' if workers > 1 else ''}; "
           f"docs at /docs; pid {os.getpid()}: SIGHUP or POST /admin/reload switches versions"
-          f"{'; prediction log ' + prediction_log if prediction_log else ''})",
+          f"{'; prediction log ' + plog if plog else ''})",
           file=sys.stderr, flush=True)
-
-
-def _prediction_log_path(path, workers: int) -> str | None:
-    """One file per process (two processes appending and rotating one file would tear lines):
-    with several workers, "{pid}" in the path is the worker's pid, and is added if missing."""
-    if not path:
-        return None
-    text = str(path)
-    if workers > 1 and "{pid}" not in text:
-        p = Path(text)
-        text = str(p.with_name(f"{p.stem}-{{pid}}{p.suffix}"))
-    return text
 
 
 def _run_workers(config) -> None:

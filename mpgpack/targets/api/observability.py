@@ -5,8 +5,8 @@ tasks and streams, which costs more than the model itself on a one-car request.
 
 Metrics with several workers: uvicorn's workers are separate processes. When the environment
 variable PROMETHEUS_MULTIPROC_DIR is set (`mpgpack serve --workers N` with N > 1 sets it to a
-fresh temporary folder), prometheus-client's multiprocess mode writes every worker's samples
-to that folder and /metrics sums them, so any worker answers for all. With one worker the
+fresh temporary folder, ApiSettings.metrics_dir), prometheus-client's multiprocess mode writes
+every worker's samples to that folder and /metrics sums them, so any worker answers for all. With one worker the
 metrics simply live in the process.
 """
 from __future__ import annotations
@@ -108,8 +108,10 @@ class Metrics:
     answered (after a reload, the new version's series start; `model_version` is the default
     for requests no model answered, e.g. a 404)."""
 
-    def __init__(self, model_version: str):
+    def __init__(self, model_version: str, multiprocess: bool = False):
         self.model_version = model_version
+        # Several workers (PROMETHEUS_MULTIPROC_DIR set): /metrics sums every worker's files.
+        self.multiprocess = multiprocess
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("mpg_http_requests_total", "HTTP requests answered",
@@ -150,7 +152,7 @@ class Metrics:
         self._child(self.out_of_range, version or self.model_version, feature).inc(count)
 
     def exposition(self) -> tuple[bytes, str]:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if self.multiprocess:
             from prometheus_client import multiprocess
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
@@ -184,8 +186,20 @@ class ObservabilityMiddleware:
         self._id_prefix = os.urandom(6).hex() + "-"
         self._ids = itertools.count(1)
 
+    def _flushing_at_shutdown(self, send):
+        """uvicorn re-raises SIGTERM after a graceful shutdown, so the process dies by the
+        signal and atexit never runs: the buffered access lines are written at the end of the
+        app's shutdown instead."""
+        async def send_lifespan(message):
+            if message["type"] == "lifespan.shutdown.complete":
+                self.access_log.flush()
+            await send(message)
+        return send_lifespan
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.access_log is not None:
+                send = self._flushing_at_shutdown(send)
             return await self.app(scope, receive, send)
         start = time.perf_counter()
         incoming = _header(scope, REQUEST_ID_HEADER)

@@ -17,14 +17,11 @@ import orjson
 from mpgpack.core.errors import UserError
 from mpgpack.targets.api import v2
 from mpgpack.targets.api.predictor import Predictor
+from mpgpack.targets.api.routes import endpoint_list
 from mpgpack.targets.api.schema import RequestModels
+from mpgpack.targets.api.settings import ApiSettings
 from mpgpack.core.bundle import Bundle, CURRENT_POINTER, open_bundle, resolve_bundle_path
 from mpgpack.targets.monitor.drift import DriftMonitor
-
-ENDPOINTS = ["POST /predict", "GET /metadata", "GET /metrics", "GET /monitoring/drift", "GET /docs",
-             "GET /v2", "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/mpg",
-             "GET /v2/models/mpg/ready", "POST /v2/models/mpg/infer", "POST /admin/reload"]
-
 
 @dataclass(frozen=True)
 class Served:
@@ -38,13 +35,12 @@ class Served:
     model_meta: dict          # V2 model metadata
 
 
-def load_served(path: str | os.PathLike, *, max_batch: int, max_body_bytes: int,
-                drift_window: int, warm_up: bool = True) -> Served:
+def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = True) -> Served:
     bundle = open_bundle(path)
     predictor = Predictor(bundle)          # sha256 of model.onnx + golden.json, golden self-test
-    models = RequestModels(bundle.features, max_batch=max_batch)
+    models = RequestModels(bundle.features, max_batch=settings.max_batch)
     manifest = bundle.manifest
-    drift = DriftMonitor(manifest, window=drift_window)
+    drift = DriftMonitor(manifest, window=settings.drift_window)
     if warm_up:
         # The PSI thresholds are simulated once per process and training-bin set (~1 s of CPU,
         # then cached: a version with the same training bins costs nothing). Done here, before
@@ -62,9 +58,9 @@ def load_served(path: str | os.PathLike, *, max_batch: int, max_body_bytes: int,
         "metrics": manifest.get("metrics"),
         "parity": manifest.get("parity"),
         "data": manifest.get("data"),
-        "limits": {"max_batch": max_batch, "max_body_bytes": max_body_bytes},
+        "limits": {"max_batch": settings.max_batch, "max_body_bytes": settings.max_body_bytes},
         "drift": {"window": drift.window, "min_count": drift.min_count},
-        "endpoints": ENDPOINTS,
+        "endpoints": endpoint_list(predictor.name),
     }
     return Served(version=predictor.version, name=predictor.name, bundle=bundle, predictor=predictor,
                   models=models, drift=drift, metadata_bytes=orjson.dumps(metadata),

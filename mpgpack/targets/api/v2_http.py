@@ -8,7 +8,7 @@ does not implement, answer a 404 saying so instead of a bare "no such route".
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 from starlette.requests import Request
@@ -62,13 +62,12 @@ def infer_response(req: v2.InferenceRequest, response: dict) -> Response:
 
 
 # (method, path, what it is): the calls of the protocol's optional extensions that KServe and
-# Triton clients offer; the answer names what is missing and where to look instead.
+# Triton clients offer; the route table (routes.py) routes each to `not_implemented`.
 UNSUPPORTED = [
     ("GET", "/v2/models/{model_name}/config", "model configuration"),
     ("GET", "/v2/models/{model_name}/versions/{model_version}/config", "model configuration"),
     ("GET", "/v2/models/{model_name}/stats", "model statistics"),
     ("GET", "/v2/models/{model_name}/versions/{model_version}/stats", "model statistics"),
-    ("GET", "/v2/models/stats", "model statistics"),
     ("POST", "/v2/repository/index", "the model repository"),
     ("POST", "/v2/repository/models/{model_name}/load", "the model repository"),
     ("POST", "/v2/repository/models/{model_name}/unload", "the model repository"),
@@ -77,15 +76,12 @@ UNSUPPORTED = [
     ("GET", "/v2/trace/setting", "trace settings"),
     ("GET", "/v2/logging", "log settings"),
 ]
+_WHAT = {(method, path): what for method, path, what in UNSUPPORTED}
 
 
-def unsupported_routes() -> list[tuple[str, str, Callable]]:
-    """(method, path, handler) for each call in UNSUPPORTED."""
-    def answer(what: str) -> Callable:
-        async def unsupported(request: Request) -> Response:
-            raise ApiError(404, f"{request.method} {request.url.path}: {what} is an optional V2 "
-                                "extension this server does not implement (GET /v2 lists the "
-                                "ones it does); model metadata is at GET /v2/models/mpg, "
-                                "metrics at GET /metrics")
-        return unsupported
-    return [(method, path, answer(what)) for method, path, what in UNSUPPORTED]
+def not_implemented(request: Request) -> ApiError:
+    """The 404 for a call in UNSUPPORTED: what it is, and where to look instead."""
+    what = _WHAT[(request.method, request.scope["route"].path)]
+    return ApiError(404, f"{request.method} {request.url.path}: {what} is an optional V2 extension "
+                         "this server does not implement (GET /v2 lists the ones it does); model "
+                         "metadata is at GET /v2/models/mpg, metrics at GET /metrics")

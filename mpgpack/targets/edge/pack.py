@@ -1,17 +1,19 @@
-"""The edge bundle: mpg-edge-<version>-<arch>.tar.gz, everything a device needs with no network.
+"""The edge bundle: mpg-edge-<version>-<arch>-py311-py313.tar.gz, everything a device needs
+with no network, on either Raspberry Pi OS release (12 "bookworm", Python 3.11; 13 "trixie",
+Python 3.13): the wheelhouse holds both Pythons' wheels and pip picks by tag.
 
-    mpg-edge-<version>-<arch>/
+    mpg-edge-<version>-<arch>-py311-py313/
       README.md            how to copy, install, run and serve it (targets/edge/README.md)
       install.sh           venv + offline install from wheels/, then `mpg-edge verify`
       mpg-edge.path        systemd: start mpg-edge.service when the inbox holds a file
       mpg-edge.service     systemd: `mpg-edge drain INBOX OUTBOX`
-      TARGET               the machine and Python the wheels are for ("aarch64 cp311")
+      TARGET               the machine and Pythons the wheels are for ("aarch64 cp311 cp313")
       bundle/              manifest.json, model.tflite, golden.json (sha256s in the manifest)
       wheels/              the runner's wheel + numpy + ai-edge-litert and their dependencies,
                            and pip (run from its wheel: no ensurepip needed)
       SHA256SUMS           of every file above (`sha256sum -c SHA256SUMS`)
 
-Build side only (pip, tarfile). Wheels are downloaded once per architecture and pin set into
+Build side only (pip, tarfile). Wheels are downloaded once per architecture, Python and pin set into
 ~/.cache/mpgpack/wheels, so packing again costs no network and a few seconds.
 """
 from __future__ import annotations
@@ -38,7 +40,10 @@ RUNTIME_PACKAGES = ["numpy", "ai-edge-litert"]      # the runner's only dependen
 # pip itself rides along: install.sh runs it from its wheel, so the device needs no
 # python3-venv/ensurepip (absent from some images) and no network to bootstrap it.
 INSTALLER = "pip==26.3"
-PYTHON_VERSION, PYTHON_ABI = "3.11", "cp311"         # Raspberry Pi OS 12 (bookworm)
+# The Python of each Raspberry Pi OS release (and the Debian release it is built on) that a
+# tarball serves; every tarball carries the wheels of all of them.
+RELEASE_PYTHONS = {"bookworm": "3.11", "trixie": "3.13"}
+PYTHON_VERSIONS = list(RELEASE_PYTHONS.values())
 # manylinux tags a Debian 12 device (glibc 2.36) accepts, per architecture.
 PLATFORMS = {arch: [f"manylinux2014_{arch}", f"manylinux_2_17_{arch}", f"manylinux_2_27_{arch}",
                     f"manylinux_2_28_{arch}"] for arch in ("aarch64", "x86_64")}
@@ -63,30 +68,41 @@ def runtime_pins(constraints: Path = CONSTRAINTS) -> list[str]:
     return [f"{p}=={pins[p]}" for p in RUNTIME_PACKAGES]
 
 
-def fetch_wheels(arch: str, pins: list[str], cache_root: Path | None = None) -> Path:
-    """A folder of wheels for `pins` on arch/cp311 (and their dependencies), cached."""
+def python_abi(python_version: str) -> str:
+    """"3.13" -> "cp313", the wheel tag of that CPython."""
+    return "cp" + python_version.replace(".", "")
+
+
+def python_tag(python_versions: list[str]) -> str:
+    """["3.11", "3.13"] -> "py311-py313", the Pythons a tarball serves, as its name says."""
+    return "-".join("py" + v.replace(".", "") for v in python_versions)
+
+
+def fetch_wheels(arch: str, python: str, pins: list[str], cache_root: Path | None = None) -> Path:
+    """A folder of wheels for `pins` on arch and CPython `python` (and dependencies), cached."""
     if arch not in PLATFORMS:
         raise UserError(f"unknown --arch {arch!r} (allowed: {', '.join(PLATFORMS)})")
+    abi = python_abi(python)
     cache_root = cache_root or wheel_cache_root()
-    key = hashlib.sha256("\n".join([arch, PYTHON_ABI, *PLATFORMS[arch], *pins,
+    key = hashlib.sha256("\n".join([arch, abi, *PLATFORMS[arch], *pins,
                                     CONSTRAINTS.read_text()]).encode()).hexdigest()[:12]
-    folder = cache_root / f"{arch}-{PYTHON_ABI}-{key}"
+    folder = cache_root / f"{arch}-{abi}-{key}"
     if (folder / ".complete").is_file():
         return folder
     cache_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache_root))
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-           "--python-version", PYTHON_VERSION, "--implementation", "cp",
-           "--abi", PYTHON_ABI, "--abi", "abi3", "--abi", "none",
+           "--python-version", python, "--implementation", "cp",
+           "--abi", abi, "--abi", "abi3", "--abi", "none",
            *[a for p in PLATFORMS[arch] for a in ("--platform", p)],
            "-c", str(CONSTRAINTS), "-d", str(tmp), *pins]
-    print(f"edge: downloading wheels for {arch} ({', '.join(pins)}) into {cache_root}",
-          file=sys.stderr, flush=True)
+    print(f"edge: downloading wheels for {arch} Python {python} ({', '.join(pins)}) "
+          f"into {cache_root}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         last = [l for l in proc.stderr.splitlines() if l.strip()][-1:] or ["(no output)"]
-        raise UserError(f"could not fetch the {arch} wheels for {', '.join(pins)}: "
+        raise UserError(f"could not fetch the {arch} Python {python} wheels for {', '.join(pins)}: "
                         f"pip download failed: {last[0]}")
     (tmp / ".complete").write_text("\n".join(pins) + "\n")
     if folder.exists():                    # another packer finished first: keep its copy
@@ -96,7 +112,8 @@ def fetch_wheels(arch: str, pins: list[str], cache_root: Path | None = None) -> 
     return folder
 
 
-def _stage(bundle_dir: Path, arch: str, wheels: Path, pins: list[str], top: Path) -> None:
+def _stage(bundle_dir: Path, arch: str, wheel_sets: list[Path], pins: list[str],
+           top: Path) -> None:
     from mpgpack.core.bundle import open_bundle
     from mpgpack.targets.edge.wheel import build_runner_wheel
     bundle = open_bundle(bundle_dir)
@@ -109,13 +126,16 @@ def _stage(bundle_dir: Path, arch: str, wheels: Path, pins: list[str], top: Path
         src = bundle.artifact(name)
         shutil.copy2(src, top / "bundle" / src.name)
     (top / "wheels").mkdir()
-    for whl in sorted(wheels.glob("*.whl")):
-        shutil.copy2(whl, top / "wheels" / whl.name)
+    # One wheelhouse for every Python: the pure wheels (pip, tqdm, ...) are the same file in
+    # each set and land once; pip on the device picks the cpXY wheels by its own tag.
+    for wheels in wheel_sets:
+        for whl in sorted(wheels.glob("*.whl")):
+            shutil.copy2(whl, top / "wheels" / whl.name)
     build_runner_wheel(top / "wheels", __version__, pins)
     for name in ("install.sh", "mpg-edge.service", "mpg-edge.path"):
         shutil.copy2(DEVICE_FILES / name, top / name)
     shutil.copy2(README, top / "README.md")
-    (top / "TARGET").write_text(f"{arch} {PYTHON_ABI}\n")
+    (top / "TARGET").write_text(" ".join([arch, *map(python_abi, PYTHON_VERSIONS)]) + "\n")
     sums = [f"{_sha256(p)}  {p.relative_to(top).as_posix()}\n"
             for p in sorted(top.rglob("*")) if p.is_file()]
     (top / "SHA256SUMS").write_text("".join(sums))
@@ -147,7 +167,8 @@ def _write_tarball(top: Path, dest: Path) -> None:
 
 def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
               cache_root: Path | None = None) -> dict:
-    """Writes one tarball per architecture into bundle_dir; returns their manifest entries.
+    """Writes one tarball per architecture (for every Python in PYTHON_VERSIONS) into
+    bundle_dir; returns their manifest entries.
 
     Has the PACKERS signature (bundle_dir, manifest) -> {name: entry}.
     """
@@ -156,16 +177,18 @@ def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
     version = manifest["model"]["version"]
     entries = {}
     for arch in arches or DEFAULT_ARCHES:
-        wheels = fetch_wheels(arch, [*pins, INSTALLER], cache_root)
-        name = f"mpg-edge-{version}-{arch}"
+        wheel_sets = [fetch_wheels(arch, py, [*pins, INSTALLER], cache_root)
+                      for py in PYTHON_VERSIONS]
+        name = f"mpg-edge-{version}-{arch}-{python_tag(PYTHON_VERSIONS)}"
         with tempfile.TemporaryDirectory(prefix="mpg-edge-pack-") as tmp:
             top = Path(tmp) / name
-            _stage(Path(bundle_dir), arch, wheels, pins, top)
+            _stage(Path(bundle_dir), arch, wheel_sets, pins, top)
             dest = Path(bundle_dir) / f"{name}.tar.gz"
             _write_tarball(top, dest)
             wheel_names = sorted(p.name for p in (top / "wheels").glob("*.whl"))
         entries[f"edge_{arch}"] = artifact_entry(
-            Path(bundle_dir), dest, "edge_tarball", arch=arch, python=PYTHON_ABI,
+            Path(bundle_dir), dest, "edge_tarball", arch=arch,
+            python=[python_abi(v) for v in PYTHON_VERSIONS],
             requires=pins, wheels=wheel_names)
     return entries
 
@@ -178,6 +201,10 @@ def pack_into_bundle(bundle_path: str | None, arches: list[str] | None = None,
     bundle = open_bundle(bundle_path)
     bundle.verify(SHIPPED_ARTIFACTS)
     entries = pack_edge(bundle.path, bundle.manifest, arches, cache_root)
+    for key, entry in entries.items():      # a tarball packed before under another name goes
+        before = bundle.manifest.get("packages", {}).get(key, {}).get("path")
+        if before and before != entry["path"] and re.fullmatch(r"mpg-edge-[^/]+\.tar\.gz", before):
+            (bundle.path / before).unlink(missing_ok=True)
     manifest = dict(bundle.manifest)
     manifest["packages"] = {**manifest.get("packages", {}), **entries}
     write_manifest(bundle.path, manifest)

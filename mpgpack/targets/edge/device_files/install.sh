@@ -7,11 +7,12 @@
 #   ./install.sh --prefix ~/mpg-edge    # no root needed (no command link, no service)
 #   sudo ./install.sh --service         # also the systemd units (folders in /var/lib/mpg-edge)
 #
-# Needs only Python 3.11 itself: the venv is made without pip and pip runs from its wheel in
-# wheels/, so neither python3-venv (ensurepip) nor a network is needed.
+# Needs only the Python of Raspberry Pi OS 12 (3.11) or 13 (3.13) itself (TARGET lists the
+# Pythons and machine this tarball's wheels are for): the venv is made without pip and pip runs
+# from its wheel in wheels/, so neither python3-venv (ensurepip) nor a network is needed.
 # Environment, for another Python and for the emulated check of the test suite (there no
 # aarch64 program can start another aarch64 program by itself):
-#   PYTHON  the Python 3.11 that builds the venv (default: python3)
+#   PYTHON  the Python that builds the venv (default: python3)
 #   RUN     a command prefix that runs the venv's python (default: none; there: qemu)
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --prefix=*) PREFIX=${1#*=}; shift ;;
     --no-link) LINK=""; shift ;;
     --service) SERVICE=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,17 +35,27 @@ say() { echo "install.sh: $*"; }
 die() { echo "install.sh: error: $*" >&2; exit 1; }
 
 cd "$HERE"
-say "checking every file against SHA256SUMS"
-sha256sum --quiet --strict -c SHA256SUMS || die "files above differ from SHA256SUMS: copy the tarball again"
-
-# The wheels are for one machine and one Python: refuse early and say which tarball fits.
-read -r want_arch want_abi < TARGET
+# The wheels are for one machine and a few Pythons: refuse first, in one line saying what fits.
+read -r want_arch want_abis < TARGET
+wanted=$(echo "$want_abis" | sed 's/cp3\([0-9]*\)/3.\1/g; s/ / or /g')   # "3.11 or 3.13"
 have=$("$PYTHON" -c 'import platform, struct, sys
 bits = "" if struct.calcsize("P") == 8 else "-32bit"
-print(platform.machine() + bits, "cp%d%d" % sys.version_info[:2])') \
-  || die "cannot run $PYTHON; set PYTHON=/path/to/python3.11"
-[ "$have" = "$want_arch $want_abi" ] \
-  || die "these wheels are for $want_arch $want_abi, but $PYTHON is $have (a 64-bit OS with Python 3.11 is needed: Raspberry Pi OS 12 64-bit)"
+print(platform.machine() + bits, "cp%d%d" % sys.version_info[:2])' 2>/dev/null) \
+  || die "cannot run $PYTHON: Python $wanted is needed (set PYTHON=/path/to/python3)"
+have_arch=${have% *} have_abi=${have#* }
+case $have_arch in *-32bit) have_arch="32-bit ${have_arch%-32bit}" ;; esac
+case $want_arch in
+  aarch64) need="a 64-bit ARM OS with Python $wanted (Raspberry Pi OS 12 or 13, 64-bit)" ;;
+  *) need="an $want_arch machine with Python $wanted" ;;
+esac
+[ "$have_arch" = "$want_arch" ] || die "this tarball is for $want_arch, but $PYTHON runs on $have_arch; needed: $need"
+case " $want_abis " in
+  *" $have_abi "*) ;;
+  *) die "this tarball is for Python $wanted, but $PYTHON is Python $(echo "$have_abi" | sed 's/cp3/3./'); needed: $need" ;;
+esac
+
+say "checking every file against SHA256SUMS"
+sha256sum --quiet --strict -c SHA256SUMS || die "files above differ from SHA256SUMS: copy the tarball again"
 
 mkdir -p "$PREFIX"
 PREFIX=$(cd "$PREFIX" && pwd)

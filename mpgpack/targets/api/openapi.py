@@ -1,0 +1,95 @@
+"""The OpenAPI document (/docs, /openapi.json), built from the route table.
+
+Handlers read the raw body themselves and are served by plain routes (routing.py), so FastAPI
+cannot see what they take. Each row of the table becomes a FastAPI `APIRoute` used only for
+the document (never mounted): its path parameters come from the path, its summary and tag from
+the row, its description from the handler's docstring, and its request and response bodies
+from the room's `docs()`; the request models' JSON Schema is added from the same pydantic
+models that validate.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Optional
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from mpgpack.targets.api import v2
+from mpgpack.targets.api.routes import RouteSpec
+from mpgpack.targets.api.schema import RequestModels
+
+
+# ---- response models: documentation only (handlers build plain dicts for speed) -----------
+class RangeWarning(BaseModel):
+    field: str
+    value: float
+    training_range: list[float]
+    message: str
+
+
+class Prediction(BaseModel):
+    mpg: float = Field(description="predicted fuel economy, miles per US gallon")
+    warnings: list[RangeWarning] = Field(description="features outside the training range")
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    request_id: str
+    predictions: list[Prediction]
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="one line naming the field, the rule and what is allowed")
+    errors: Optional[list[dict]] = Field(None, description="every problem: field, rule, message")
+
+
+ERRORS = {400: {"model": ErrorBody, "description": "not JSON, or (V2) an invalid tensor"},
+          413: {"model": ErrorBody, "description": "body over the size limit"},
+          415: {"model": ErrorBody, "description": "Content-Type is not application/json"},
+          422: {"model": ErrorBody, "description": "a field breaks a rule of the schema"}}
+
+
+def doc_routes(specs: list[RouteSpec], rooms: dict[str, object]) -> list[APIRoute]:
+    """One documentation-only APIRoute per row."""
+    extras = {(room, name): kw for room, r in rooms.items() for name, kw in r.docs().items()}
+    return [APIRoute(s.path, _doc_endpoint(s, getattr(rooms[s.room], s.name)),
+                     methods=list(s.methods), name=s.name, tags=[s.tag], summary=s.summary,
+                     response_model=None, **extras.get((s.room, s.name), {}))
+            for s in specs]
+
+
+def _doc_endpoint(spec: RouteSpec, handler):
+    """A stand-in with the handler's name and docstring whose signature is the path's
+    parameters, which is all FastAPI reads from an endpoint to document it."""
+    async def endpoint(**_params):
+        raise NotImplementedError("documentation only")
+    endpoint.__name__ = spec.name
+    endpoint.__doc__ = handler.__doc__
+    endpoint.__signature__ = inspect.Signature(   # type: ignore[attr-defined]
+        [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+         for p in re.findall(r"{(\w+)}", spec.path)])
+    return endpoint
+
+
+def build_openapi(app: FastAPI, routes: list[APIRoute], models: RequestModels) -> dict:
+    """FastAPI's schema of `routes` plus the request models (PredictRequest, InferenceRequest)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=routes, tags=app.openapi_tags)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    ref = "#/components/schemas/{model}"
+    predict_schema = models.request.json_schema(ref_template=ref)
+    components.update(predict_schema.pop("$defs", {}))
+    predict_schema.pop("discriminator", None)     # a callable discriminator has no OpenAPI mapping
+    components["PredictRequest"] = {**predict_schema, "title": "PredictRequest",
+                                    "description": "One car, or {\"instances\": [car, ...]}"}
+    infer_schema = v2.REQUEST.json_schema(ref_template=ref)
+    components.update(infer_schema.pop("$defs", {}))
+    components["InferenceRequest"] = infer_schema
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,65 @@
+"""Helpers the test files share (no tests, no fixtures: those are in conftest.py).
+
+A server subprocess (free port, start, wait until it answers, stop) is mpgpack.bench.servers, the
+same steps the benchmarks use; this module adds the test-side conveniences on top.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpgpack.data import AUTO_MPG
+from mpgpack.bench.servers import free_port, running, stop, wait_until_up  # noqa: F401
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+DATA = AUTO_MPG                                           # the shipped Auto MPG data
+STARTUP_SECONDS = 60
+
+
+def run_cli(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """Runs the installed `mpgpack` console script as a user would."""
+    return subprocess.run([str(VENV_BIN / "mpgpack"), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=kw.pop("cwd", REPO), **kw)
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+
+@contextmanager
+def running_server(bundle: Path | str, log_dir: Path, *extra: str,
+                   command: list[str] | None = None, env: dict | None = None):
+    """`mpgpack serve --bundle B --port P ...` as a subprocess; yields a Server once
+    /v2/health/ready answers, always stops it."""
+    port = free_port()
+    log = log_dir / f"serve-{port}.log"
+    url = f"http://127.0.0.1:{port}"
+    cmd = (command or [str(VENV_BIN / "mpgpack")]) + [
+        "serve", "--bundle", str(bundle), "--port", str(port), *extra]
+    with running(cmd, log, url + "/v2/health/ready", cwd=REPO, env=env,
+                 timeout=STARTUP_SECONDS) as proc:
+        yield Server(url, proc, log)
+
+
+def post_json(url: str, body, timeout: float = 30) -> tuple[int, dict]:
+    """POSTs body as JSON; (status, decoded answer), also for an HTTP error status."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
