@@ -42,6 +42,7 @@ class ApiSettings:
     reload_signal: bool = True         # reload on SIGHUP (only possible in the main thread)
     metrics_dir: str | None = None     # prometheus multiprocess folder (several workers)
     admin_token: str = field(default="", repr=False)   # "" = admin endpoints off
+    grpc_port: int | None = None       # also V2 over gRPC on host:grpc_port (every worker binds it)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -51,6 +52,8 @@ class ApiSettings:
         if self.drift_window < MIN_DRIFT_WINDOW:
             raise UserError(f"--drift-window must be at least {MIN_DRIFT_WINDOW} (the drift tests' "
                             f"minimum count), got {self.drift_window}")
+        if self.grpc_port is not None and self.grpc_port == self.port:
+            raise UserError(f"--grpc-port {self.grpc_port} is also the HTTP --port; choose another")
 
     @classmethod
     def from_args(cls, args, environ=os.environ) -> ApiSettings:
@@ -60,7 +63,7 @@ class ApiSettings:
                    max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
                    access_log=not args.no_access_log,
                    prediction_log=_prediction_log_path(args.prediction_log, args.workers),
-                   drift_window=args.drift_window,
+                   drift_window=args.drift_window, grpc_port=args.grpc_port,
                    admin_token=environ.get(ADMIN_TOKEN_ENV, ""))
 
     def with_(self, **changes) -> ApiSettings:
