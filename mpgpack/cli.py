@@ -60,11 +60,11 @@ MODULE_EXTRAS: dict[str, tuple[str, ...]] = {
     "tensorflow": ("build",), "tensorflowjs": ("build",), "matplotlib": ("build", "dev"),
     "onnxruntime": ("api", "build"), "ai_edge_litert": ("edge", "build"),
     "fastapi": ("api",), "uvicorn": ("api",), "uvloop": ("api",), "httptools": ("api",),
-    "orjson": ("api",), "prometheus_client": ("api",),
+    "orjson": ("api",), "prometheus_client": ("api",), "grpc": ("api",), "grpc_tools": ("api",),
     "boto3": ("s3",), "botocore": ("s3",),
     "pytest": ("dev",), "httpx": ("dev",), "psutil": ("dev",), "playwright": ("dev",),
     "flask": ("dev",), "gunicorn": ("dev",), "kubernetes_validate": ("dev",), "scipy": ("dev",),
-    "build": ("dev",),
+    "build": ("dev",), "tritonclient": ("dev",), "importlinter": ("dev",),
 }
 
 

@@ -73,7 +73,7 @@ def test_a_command_imports_only_its_module():
             "try:\n    main(['versions', '--help'])\nexcept SystemExit:\n    pass\n"
             "print('LOADED', sorted({c.module for c in COMMANDS} & set(sys.modules)))")
     proc = _child(code)
-    assert "LOADED ['mpgpack.export.registry_cli']" in proc.stdout, proc.stdout + proc.stderr
+    assert "LOADED ['mpgpack.storage.registry_cli']" in proc.stdout, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("module", sorted({c.module for c in COMMANDS}))

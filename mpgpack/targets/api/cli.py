@@ -5,6 +5,9 @@ import argparse
 
 
 def _serve(args) -> int:
+    # The server stack first: without the api extra, that is the one thing the user hears.
+    import fastapi, onnxruntime, uvicorn  # noqa: F401,E401
+
     from mpgpack.targets.api.observability import configure_logging
     from mpgpack.targets.api.serving import resolve_source
     from mpgpack.targets.api.settings import ApiSettings
