@@ -40,6 +40,11 @@ def test_bench_quick_writes_every_section(bundle_dir, tmp_path):
         assert set(servers[server]) == {"1", "8", "32"}
         for run in servers[server].values():
             assert run["errors"] == 0 and run["requests"] > 0 and run["p50_ms"] <= run["p99_ms"]
+    v2 = results["v2_protocols"]      # HTTP JSON, HTTP binary and gRPC on one server
+    assert {(r["path"], r["cars_per_request"], r["clients"]) for r in v2["runs"]} == {
+        (p, n, c) for p in ("HTTP JSON", "HTTP binary", "gRPC") for n in (1, 100) for c in (1, 8, 32)}
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in v2["runs"])
+    assert v2["request_bytes"]["100"]["gRPC"] < v2["request_bytes"]["100"]["HTTP JSON"]
     for backend, b in results["browser"]["backends"].items():
         assert b["first_load"]["bytes_gzip"] < b["first_load"]["bytes_raw"]
         assert b["first_prediction_ms"] > 0 and b["predict_1_row_ms"] > 0, backend

@@ -79,14 +79,19 @@ def start_baseline(bundle_dir: Path, port: int, workers: int, log_path: Path) ->
 
 
 def wrk(url: str, body: bytes, duration: float, connections: int, threads: int,
-        workdir: Path) -> dict:
-    """One wrk run; returns its counters and latencies (ms)."""
+        workdir: Path, headers: dict[str, str] | None = None) -> dict:
+    """One wrk run; returns its counters and latencies (ms). `headers` replace the JSON
+    Content-Type (e.g. for the V2 binary extension, bench/v2_load.py)."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (scripts/setup.sh installs the Debian package)")
     body_file = workdir / f"body-{len(body)}.json"
     body_file.write_bytes(body)
     script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT % {"body": str(body_file)})
+    text = WRK_SCRIPT % {"body": str(body_file)}
+    if headers is not None:
+        text = text.replace('wrk.headers["Content-Type"] = "application/json"\n', "".join(
+            f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items()))
+    script.write_text(text)
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration)}s", "--timeout", "5s",
            "-s", str(script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)

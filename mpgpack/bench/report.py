@@ -135,6 +135,20 @@ def _service(results: dict) -> list[str]:
     return lines
 
 
+def _v2_protocols(results: dict) -> list[str]:
+    p = results.get("v2_protocols")
+    if not p:
+        return []
+    rows = [[r["path"], r["cars_per_request"], r["clients"], f"{r['requests_per_s']:,.0f}",
+             f"{r['p50_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", r["request_bytes"], r.get("errors", 0)]
+            for r in p["runs"]]
+    return (["## V2 protocol: HTTP JSON, HTTP binary and gRPC on one server", ""]
+            + _table(["path", "cars/request", "clients", "req/s", "p50", "p99", "request bytes",
+                      "errors"], rows)
+            + [f"{p['notes']} Predictions of the three paths agree within "
+               f"{p['max_abs_diff_between_paths']:.1e} MPG.", ""])
+
+
 def _edge_csv(results: dict) -> list[str]:
     if not results.get("edge_csv"):
         return []
@@ -169,7 +183,7 @@ def _failed_sections(results: dict) -> list[str]:
 
 
 # The report's sections in order; each returns its Markdown lines ([] when the run has no data).
-SECTIONS = [_headline, _parity, _latency, _cold_start, _service, _edge_csv, _browser,
+SECTIONS = [_headline, _parity, _latency, _cold_start, _service, _v2_protocols, _edge_csv, _browser,
             _failed_sections]
 
 

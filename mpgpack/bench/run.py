@@ -21,6 +21,7 @@ SECTIONS = [
     ("edge", "mpgpack.bench.targets_bench:edge"),
     ("browser", "mpgpack.bench.targets_bench:browser"),
     ("service", "mpgpack.bench.targets_bench:service"),
+    ("v2_protocols", "mpgpack.bench.targets_bench:v2_protocols"),
 ]
 
 

@@ -124,6 +124,12 @@ def service(bundle: Bundle, quick: bool, peers: bool) -> dict:
     return {"service": result}
 
 
+def v2_protocols(bundle: Bundle, quick: bool, peers: bool) -> dict:
+    """HTTP JSON vs HTTP binary vs gRPC, 1 and 100 cars, 1/8/32 clients, one server."""
+    from mpgpack.bench.v2_load import run
+    return {"v2_protocols": run(bundle.path, duration=2 if quick else 8)}
+
+
 def _mlflow(bundle: Bundle, duration: float) -> dict:
     from mpgpack.bench.api_load import free_port, wrk
     from mpgpack.bench.peers import mlflow_body, mlflow_server

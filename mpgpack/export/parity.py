@@ -1,10 +1,7 @@
 """Parity: every artifact evaluated in its real runtime on the golden set, errors recorded."""
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import tempfile
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +10,15 @@ from mpgpack.core.errors import UserError
 from mpgpack.core.runtimes import LiteRTRunner, OnnxRunner
 from mpgpack.core.verify import error_stats, holdout_mae
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "targets" / "web"
-NODE_RUNNER = WEB_DIR / "node_predict.mjs"
+# TF.js runs in the web target's Node project; like the packers of export/build.py it is named,
+# not imported, so export does not depend on a target (the import contracts check that).
+TFJS_RUNNER = "mpgpack.targets.web.node_runner:tfjs_node_predict"
 
 
 def tfjs_node_predict(model_dir: Path, X: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Runs the TF.js graph model with @tensorflow/tfjs in Node (the set-up's npm install)."""
-    node = shutil.which("node")
-    if node is None:
-        raise UserError("node is not installed; run the set-up (make setup) for the TF.js parity check")
-    if not (WEB_DIR / "node_modules" / "@tensorflow" / "tfjs").is_dir():
-        raise UserError(f"@tensorflow/tfjs is not installed in {WEB_DIR}; run `npm ci` there (make setup)")
-    with tempfile.TemporaryDirectory() as tmp:
-        inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        rows = [[None if np.isnan(v) else float(v) for v in row] for row in X]
-        inp.write_text(json.dumps({"inputs": rows}))
-        proc = subprocess.run([node, str(NODE_RUNNER), str(Path(model_dir).resolve()), str(inp), str(out)],
-                              capture_output=True, text=True, cwd=WEB_DIR, timeout=300)
-        if proc.returncode != 0:
-            raise UserError(f"TF.js in Node failed: {proc.stderr.strip().splitlines()[-1:]}")
-        result = json.loads(out.read_text())
-    return np.asarray(result["predictions"], dtype=np.float64), {
-        "runtime": "tfjs-node", "version": result["tfjs"], "backend": result["backend"]}
+    """Predictions of a TF.js graph model by @tensorflow/tfjs in Node, and runtime info."""
+    module, func = TFJS_RUNNER.split(":")
+    return getattr(importlib.import_module(module), func)(model_dir, X)
 
 
 def evaluate_artifacts(paths: dict[str, Path], X: np.ndarray, expected: np.ndarray,

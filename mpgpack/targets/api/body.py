@@ -16,7 +16,10 @@ def _mib(n: int) -> str:
     return f"{n / 1048576:g} MiB" if n >= 1048576 else f"{n} bytes"
 
 
-async def read_json_body(request: Request, max_bytes: int) -> bytes:
+async def read_json_body(request: Request, max_bytes: int, untyped_is_json: bool = False,
+                         also_accept: tuple[bytes, ...] = ()) -> bytes:
+    """untyped_is_json: a body without Content-Type is JSON (V2 clients send none);
+    also_accept: other media types taken as they are (the V2 binary extension's)."""
     # Straight from the ASGI scope and receive channel: Starlette's Headers and stream()
     # helpers are convenient but cost more than validating a car.
     ctype = declared = None
@@ -25,10 +28,10 @@ async def read_json_body(request: Request, max_bytes: int) -> bytes:
             ctype = value
         elif key == b"content-length":
             declared = value
-    if ctype is None:
+    if ctype is None and not untyped_is_json:
         raise ApiError(415, "header Content-Type: missing; send the body as application/json")
-    media = ctype.split(b";", 1)[0].strip().lower()
-    if media != b"application/json":
+    media = b"application/json" if ctype is None else ctype.split(b";", 1)[0].strip().lower()
+    if media != b"application/json" and media not in also_accept:
         raise ApiError(415, f"header Content-Type: must be application/json, got "
                             f"{media.decode('latin-1')!r}")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:

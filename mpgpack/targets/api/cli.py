@@ -5,12 +5,18 @@ import argparse
 
 
 def _serve(args) -> int:
+    # The server stack first: without the api extra, that is the one thing the user hears.
+    import fastapi, onnxruntime, uvicorn  # noqa: F401,E401
+
     from mpgpack.targets.api.observability import configure_logging
     from mpgpack.targets.api.serving import resolve_source
     from mpgpack.targets.api.settings import ApiSettings
 
     settings = ApiSettings.from_args(args)     # checks the flags: one line if bad
     _check_port_free(settings.host, settings.port)
+    if settings.grpc_port is not None:
+        _check_grpc_available()
+        _check_port_free(settings.host, settings.grpc_port)
     configure_logging()
     # Reloads follow the ORIGINAL --bundle (settings.source: a registry through CURRENT, s3://
     # through its pointer); the start uses the folder it resolves to now.
@@ -70,7 +76,8 @@ def _announce(settings, served) -> None:
     import sys
     workers, plog = settings.workers, settings.prediction_log
     print(f"mpgpack serve: model {served.version} from {served.bundle.path} on "
-          f"http://{settings.host}:{settings.port} ({workers} worker{'s' if workers > 1 else ''}; "
+          f"http://{settings.host}:{settings.port}"
+          f"{f' and gRPC {settings.host}:{settings.grpc_port}' if settings.grpc_port else ''} ({workers} worker{'s' if workers > 1 else ''}; "
           f"docs at /docs; pid {os.getpid()}: SIGHUP or POST /admin/reload switches versions"
           f"{'; prediction log ' + plog if plog else ''})",
           file=sys.stderr, flush=True)
@@ -105,6 +112,18 @@ def _run_workers(config) -> None:
         ReloadingSupervisor(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
+
+
+def _check_grpc_available() -> None:
+    """--grpc-port needs grpcio and grpcio-tools (the api extra): one line if they are missing,
+    and the protocol compiled before the port opens."""
+    from mpgpack.core.errors import UserError
+    try:
+        from mpgpack.targets.api.grpc_service import protocol
+        protocol()
+    except (ImportError, NotImplementedError) as exc:
+        raise UserError(f"--grpc-port needs grpcio and grpcio-tools ({exc}); "
+                        "pip install 'mpgpack[api]'") from None
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -153,6 +172,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--grpc-port", type=int, default=None, metavar="PORT",
+                   help="also serve the Open Inference Protocol V2 over gRPC on this port (KServe's "
+                        "inference.GRPCInferenceService; same model, limits, reloads and metrics) "
+                        "(default: off)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes (default: 1); each runs the model on one thread")
     p.add_argument("--max-batch", type=int, default=10_000,

@@ -59,6 +59,9 @@ _RULE_OF_KIND = {"multiple_of": rows.NOT_WHOLE, "finite_number": rows.NOT_FINITE
 
 def _feature_message(kind: str, feature: Feature, value: Any, schema: Schema) -> str | None:
     """The core's wording of the rule a feature's value broke, or None for a shape error."""
+    if kind == "category_name":      # a name only the friendly API takes (schema._category_name)
+        return (f"unknown value {show(value)} (allowed: {feature.categories_text()}; the code or "
+                "the name, any case)")
     if feature.is_category and (kind in _LIMIT_KINDS or kind == "multiple_of"):
         rule = rows.UNKNOWN_CATEGORY    # as the row validator says it: a code is not a number
     elif kind in _LIMIT_KINDS:

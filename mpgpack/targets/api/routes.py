@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mpgpack.targets.api.v2_http import UNSUPPORTED
+
 V2_MODEL = "/v2/models/{model_name}"
 V2_VERSION = V2_MODEL + "/versions/{model_version}"
 
@@ -55,6 +57,9 @@ ROUTES: tuple[RouteSpec, ...] = (
        "Inference (FP32 [N, 7] in, FP32 [N, 1] out)", hot=True),
     _r(V2_VERSION + "/infer", "POST", "v2_infer", "v2", "v2",
        "Inference (FP32 [N, 7] in, FP32 [N, 1] out)", listed=False, hot=True),
+    # The protocol's optional extensions a client may call: a 404 saying what is not implemented.
+    *(_r(path, method, "v2_unsupported", "v2", "v2", f"Not implemented: {what}", listed=False)
+      for method, path, what in UNSUPPORTED),
     _r("/admin/reload", "POST", "admin_reload", "admin", "monitoring",
        "Switch to another model version without dropping a request"),
     _r("/", "GET", "index", "friendly", "service", "Where to go from here", listed=False,

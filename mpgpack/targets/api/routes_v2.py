@@ -6,29 +6,21 @@ import time
 
 from starlette.requests import Request
 
-from mpgpack import __version__
-from mpgpack.targets.api import v2
-from mpgpack.targets.api.body import read_json_body
-from mpgpack.targets.api.errors import ApiError
+from starlette.responses import Response
+
+from mpgpack.targets.api import v2, v2_http, v2_infer
 from mpgpack.targets.api.openapi import ERRORS
 from mpgpack.targets.api.responses import JsonResponse
 from mpgpack.targets.api.service import Room
 from mpgpack.targets.api.serving import Served
 
 
-def check_model(served: Served, model_name: str, model_version: str | None = None) -> None:
-    """404 unless the path names the served model (and, if given, its served version)."""
-    name, version = served.name, served.version
-    if model_name != name:
-        raise ApiError(404, f"model {model_name!r} not found; this server serves {name!r}")
-    if model_version is not None and model_version != version:
-        raise ApiError(404, f"model {name!r} has no version {model_version!r}; "
-                            f"it serves version {version!r}")
+check_model = v2_infer.check_model     # one definition for HTTP and gRPC
 
 
 class V2Routes(Room):
     async def v2_server(self, request: Request) -> JsonResponse:
-        return JsonResponse({"name": "mpgpack", "version": __version__, "extensions": []})
+        return JsonResponse(v2_infer.server_metadata())
 
     async def v2_live(self, request: Request) -> JsonResponse:
         return JsonResponse({"live": True})
@@ -49,18 +41,17 @@ class V2Routes(Room):
     async def v2_model_ready(self, request: Request) -> JsonResponse:
         return JsonResponse({"name": self._served_model(request).name, "ready": True})
 
-    async def v2_infer(self, request: Request) -> JsonResponse:
+    async def v2_infer(self, request: Request) -> Response:
+        """JSON (no Content-Type needed) or the binary tensor extension; see v2_http.py."""
         t0 = time.perf_counter()
         served = self._served_model(request)   # read ONCE: this request is answered by this version
-        body = await read_json_body(request, self._max_body_bytes)
-        req, X = v2.parse_tensor(body, served.models)
-        pred = served.predictor.predict(X)
-        request_id = request.scope["request_id"]
-        warnings = self._record(served, X, pred, request_id, t0)
-        flagged = sum(1 for ws in warnings if ws)
-        request.scope["mpg.batch"] = len(pred)
-        return JsonResponse(v2.infer_response(served.name, served.version, req.id or request_id,
-                                              pred, flagged))
+        req, values = await v2_http.read_request(request, self._max_body_bytes, served.models)
+        answer = v2_infer.infer(self.service, served, req, values, request.scope["request_id"], t0)
+        request.scope["mpg.batch"] = answer.rows
+        return v2_http.infer_response(req, answer.response)
+
+    async def v2_unsupported(self, request: Request) -> Response:
+        raise v2_http.not_implemented(request)
 
     def docs(self) -> dict[str, dict]:
         return {"v2_infer": dict(

@@ -12,6 +12,8 @@ Type choices, and why:
   are accepted; NaN and Infinity are refused (allow_inf_nan=False) with the field named;
 - integer features are floats with multiple_of=1, documented as JSON Schema "integer" (which
   by the JSON Schema definition also admits 4.0), so a client that writes 4.0 is not punished;
+- a category may be sent by code or by name, any case ("origin": 3 or "Japan"), as the web
+  page's CSV is; an unknown name is refused with the allowed ones listed;
 - a nullable feature may be null or omitted (the model imputes it); every other one is required;
 - unknown fields are refused (extra="forbid"), so a misspelt name cannot silently be ignored.
 """
@@ -24,7 +26,7 @@ from typing import Annotated, Any, Iterable, Optional, Union
 from typing_extensions import NotRequired, TypedDict   # pydantic needs these on Python < 3.12
 
 import numpy as np
-from pydantic import (AfterValidator, ConfigDict, Discriminator, Field, Strict, Tag,
+from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Discriminator, Field, Strict, Tag,
                       TypeAdapter)
 from pydantic_core import PydanticCustomError
 
@@ -65,6 +67,21 @@ def _category_check(feature: Feature):
     return check
 
 
+def _category_name(feature: Feature) -> BeforeValidator:
+    """A category's name (any case, surrounding spaces ignored) -> its code; other values
+    pass through to the number rules unchanged."""
+    codes = {label.strip().casefold(): float(code) for code, label in feature.categories.items()}
+
+    def to_code(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        code = codes.get(value.strip().casefold())
+        if code is None:             # errors.py words it, listing the allowed names
+            raise PydanticCustomError("category_name", "unknown category name")
+        return code
+    return BeforeValidator(to_code)
+
+
 def _field(feature: Feature):
     """(type, FieldInfo) for one feature: the hard limits become ge/le."""
     lo, hi = feature.training_range
@@ -76,9 +93,11 @@ def _field(feature: Feature):
     if feature.integer:
         extra["type"] = "integer"
     if feature.is_category:
-        desc += f" Categories: {feature.categories_text()}."
+        desc += (f" Categories: {feature.categories_text()}; send the code or the name "
+                 "(any case).")
         codes = sorted(feature.categories)
         extra["enum"] = codes
+        extra["x-category-names"] = {label: code for code, label in sorted(feature.categories.items())}
         # Contiguous codes filling [minimum, maximum] are already enforced by the limits and
         # multiple_of below; only gaps need the (Python-level, so slower) membership check.
         if not (feature.integer and
@@ -89,6 +108,10 @@ def _field(feature: Feature):
     if feature.integer:
         kw["multiple_of"] = 1
     typ: Any = Annotated[float, *metadata]
+    if feature.is_category:
+        # Around the number and its limits (which then still document as minimum/maximum).
+        limits = {k: kw.pop(k) for k in ("ge", "le", "multiple_of") if k in kw}
+        typ = Annotated[Annotated[typ, Field(**limits)], _category_name(feature)]
     if feature.nullable:
         return Optional[typ], Field(None, **kw)
     return typ, Field(..., **kw)

@@ -94,7 +94,14 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app):
+        grpc_server = None
+        if self.settings.grpc_port is not None:
+            from mpgpack.targets.api.grpc_service import start_server   # grpcio only when asked
+            grpc_server = start_server(self, self.settings.host, self.settings.grpc_port,
+                                       self.settings.max_body_bytes)
         yield
+        if grpc_server is not None:
+            await asyncio.to_thread(lambda: grpc_server.stop(5).wait())
         self._stop_refresh.set()
         if self.broadcast:
             self.broadcast.stop()

@@ -43,6 +43,7 @@ class ApiSettings:
     metrics_dir: str | None = None     # prometheus multiprocess folder (several workers)
     trust: str | None = None           # Ed25519 public key every bundle must be signed by
     admin_token: str = field(default="", repr=False)   # "" = admin endpoints off
+    grpc_port: int | None = None       # also V2 over gRPC on host:grpc_port (every worker binds it)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -52,6 +53,8 @@ class ApiSettings:
         if self.drift_window < MIN_DRIFT_WINDOW:
             raise UserError(f"--drift-window must be at least {MIN_DRIFT_WINDOW} (the drift tests' "
                             f"minimum count), got {self.drift_window}")
+        if self.grpc_port is not None and self.grpc_port == self.port:
+            raise UserError(f"--grpc-port {self.grpc_port} is also the HTTP --port; choose another")
 
     @classmethod
     def from_args(cls, args, environ=os.environ) -> ApiSettings:
@@ -61,7 +64,7 @@ class ApiSettings:
                    max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
                    access_log=not args.no_access_log,
                    prediction_log=_prediction_log_path(args.prediction_log, args.workers),
-                   drift_window=args.drift_window,
+                   drift_window=args.drift_window, grpc_port=args.grpc_port,
                    trust=str(args.trust) if getattr(args, "trust", None) else None,
                    admin_token=environ.get(ADMIN_TOKEN_ENV, ""))
 

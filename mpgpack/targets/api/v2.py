@@ -26,8 +26,9 @@ from mpgpack.targets.api.schema import RequestModels
 
 DATATYPE = "FP32"
 
-# NaN passes this first, structural check on purpose: the row rules then say which feature
-# may (horsepower: send null) or may not be missing, and that NaN is not a finite number.
+# NaN passes this first, structural check on purpose: it is how V2 clients write a missing
+# FP32 value (Python's json writes the literal NaN), and the row rules then say which feature
+# may (horsepower) or may not be missing.
 Scalar = Optional[Annotated[float, Strict()]]
 
 
@@ -46,8 +47,10 @@ class RequestInput(BaseModel):
     shape: list[Annotated[int, Field(ge=0)]] = Field(description="[N, 7]")
     datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}")
     parameters: Optional[dict[str, Any]] = None
-    data: TensorData = Field(description="row-major values, flat or nested; null = missing "
-                                         "(horsepower only)")
+    data: Optional[TensorData] = Field(None, description="row-major values, flat or nested; null "
+                                         "or NaN = missing (horsepower only); omitted when the "
+                                         "values follow as binary data (parameters."
+                                         "binary_data_size)")
 
 
 class RequestOutput(BaseModel):
@@ -102,23 +105,41 @@ def v2_fields(loc: tuple) -> list[str]:
 
 
 def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
-    """Validates a V2 request body; returns it and the input as float32 [N, 7]."""
-    req = _parse_request(body, models)
-    tensor = _the_input(req)
-    rows = _check_shape(tensor.shape, models)
-    X = _check_rows(_row_values(tensor.data, tensor.shape, rows, len(models.names)), models)
-    _check_outputs(req)
-    return req, X
+    """Validates a JSON V2 request body; returns it and the input as float32 [N, 7]."""
+    req = parse_request(body, models)
+    return req, tensor_matrix(req, models)
 
 
-def _parse_request(body: bytes, models: RequestModels) -> InferenceRequest:
-    """The body's structure (JSON, field names and types), by the protocol's models."""
+def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest:
+    """The request's structure (field names and types) by the protocol's models: from the JSON
+    of an HTTP body (or of a binary request's header), or from gRPC as the same dict."""
     try:
-        return REQUEST.validate_json(body)
+        return REQUEST.validate_json(body) if isinstance(body, bytes) else REQUEST.validate_python(body)
     except ValidationError as exc:
         err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
         err.errors = None          # the V2 error object is exactly {"error": "..."}
         raise err from None
+
+
+def tensor_matrix(req: InferenceRequest, models: RequestModels,
+                  values: Optional[list[Optional[np.ndarray]]] = None) -> np.ndarray:
+    """The request's input as float32 [N, 7] (NaN = missing), checked by the core's row rules.
+    `values`: per input, its flat values when they came outside the JSON (binary HTTP data,
+    gRPC contents); None (or a None entry) where the JSON `data` holds them."""
+    tensor = _the_input(req)
+    rows = _check_shape(tensor.shape, models)
+    width = len(models.names)
+    flat = values[0] if values else None
+    if flat is None:
+        X, nulls = _json_matrix(tensor, rows, width)
+    else:
+        if flat.size != rows * width:
+            raise ApiError(400, f"inputs[0]: shape {tensor.shape} needs {rows * width} values, "
+                                f"got {flat.size}")
+        X, nulls = flat.reshape(rows, width).astype(np.float64), None
+    X = _check_rows(X, nulls, models)
+    _check_outputs(req)
+    return X
 
 
 def _the_input(req: InferenceRequest) -> RequestInput:
@@ -150,6 +171,19 @@ def _check_shape(shape: list[int], models: RequestModels) -> int:
     return rows
 
 
+def _json_matrix(tensor: RequestInput, rows: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A JSON tensor's data as float64 [N, 7] (null and NaN both NaN), and where it held null
+    (None when it held no NaN at all)."""
+    if tensor.data is None:
+        raise ApiError(400, "inputs[0].data: required field is missing (or send the values as "
+                            "binary data, with parameters.binary_data_size)")
+    row_values = _row_values(tensor.data, tensor.shape, rows, width)
+    X = np.array(row_values, dtype=np.float64)          # null -> NaN
+    if not np.isnan(X).any():
+        return X, None
+    return X, np.array([[v is None for v in row] for row in row_values], dtype=bool)
+
+
 def _row_values(data: list, shape: list[int], rows: int, width: int) -> list[list]:
     """The data as rows (nested as sent, or a flat row-major list cut into rows)."""
     if data and isinstance(data[0], list):
@@ -165,13 +199,14 @@ def _row_values(data: list, shape: list[int], rows: int, width: int) -> list[lis
     return [data[i * width:(i + 1) * width] for i in range(rows)]
 
 
-def _check_rows(row_values: list[list], models: RequestModels) -> np.ndarray:
-    """The core's row rules, with the first problem pointing at its tensor row."""
-    X = np.array(row_values, dtype=np.float64)          # null -> NaN
-    missing = np.isnan(X)
-    if missing.any():          # a NaN literal is not a missing value (only null is): tell apart
-        missing = np.array([[v is None for v in row] for row in row_values], dtype=bool)
-    check = check_rows(models.schema, X, missing, missing_as="null")
+def _check_rows(X: np.ndarray, nulls: np.ndarray | None, models: RequestModels) -> np.ndarray:
+    """The core's row rules, with the first problem pointing at its tensor row. NaN is how an
+    FP32 tensor writes "missing" (what tritonclient sends for a missing value): missing where
+    the feature may be missing, else refused as not finite; null is missing everywhere."""
+    missing = np.isnan(X) & models.schema.nullable
+    if nulls is not None:
+        missing |= nulls
+    check = check_rows(models.schema, X, missing, missing_as="null or NaN")
     if check.problems:
         first = min(check.problems)
         more = check.count - 1

@@ -35,10 +35,12 @@ from pathlib import Path
 from mpgpack import __version__
 from mpgpack.core.errors import UserError
 
-SOURCE_ROOT = Path(__file__).resolve().parents[3]   # holds mpgpack/ (and constraints.txt in a checkout)
-DEVICE_FILES = Path(__file__).resolve().parent / "device_files"
-README = Path(__file__).resolve().parent / "README.md"
-CONSTRAINTS = SOURCE_ROOT / "constraints.txt"
+HERE = Path(__file__).resolve().parent
+DEVICE_FILES = HERE / "device_files"
+README = HERE / "README.md"
+# The device's pins, shipped in the package (an installed mpgpack has no constraints.txt);
+# tests/test_packaging.py keeps them equal to the repository's constraints.txt.
+CONSTRAINTS = HERE / "device-constraints.txt"
 RUNTIME_PACKAGES = ["numpy", "ai-edge-litert"]      # the runner's only dependencies
 # pip itself rides along: install.sh runs it from its wheel, so the device needs no
 # python3-venv/ensurepip (absent from some images) and no network to bootstrap it.
@@ -59,7 +61,7 @@ def wheel_cache_root() -> Path:
 
 
 def runtime_pins(constraints: Path = CONSTRAINTS) -> list[str]:
-    """numpy==X and ai-edge-litert==Y as pinned in constraints.txt (the versions tested here)."""
+    """numpy==X and ai-edge-litert==Y as pinned for the device (the versions tested here)."""
     pins = {}
     for line in constraints.read_text().splitlines():
         m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s#;]+)", line)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mpgpack.core.errors import UserError
 from mpgpack.core.bundle import Bundle, sha256_file
+from mpgpack.targets.web.node_project import node_binary, node_project
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
@@ -47,15 +48,11 @@ def check_graph_ops(model_json: dict) -> None:
 
 def run_esbuild(out: Path) -> dict:
     """Bundles the page's JS with esbuild (node build.mjs); returns build.mjs's summary."""
-    if not (HERE / "node_modules" / "esbuild").is_dir():
-        raise UserError("targets/web/node_modules is missing; run `bash scripts/setup.sh` "
-                        "(it runs `npm ci` in targets/web)")
-    node = shutil.which("node")
-    if node is None:
-        raise UserError("node is not installed; run `bash scripts/setup.sh`")
+    node = node_binary()
+    project = node_project()   # the checkout's folder, or a cache copy with its npm packages
     try:
-        proc = subprocess.run([node, str(HERE / "build.mjs"), str(out)], cwd=HERE, capture_output=True,
-                              text=True, timeout=BUILD_TIMEOUT_S)
+        proc = subprocess.run([node, str(project / "build.mjs"), str(out)], cwd=project,
+                              capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise UserError(f"bundling the web page took over {BUILD_TIMEOUT_S} s; gave up") from None
     if proc.returncode != 0:
@@ -114,7 +111,7 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
     if site.exists():
         shutil.rmtree(site)
     (site / "model").mkdir(parents=True)
-    built = run_esbuild(site.resolve())  # build.mjs runs in targets/web
+    built = run_esbuild(site.resolve())
     backends = sorted(o["entry"][len("backend_"):-len(".js")] for o in built["outputs"].values()
                       if (o["entry"] or "").startswith("backend_"))
 
