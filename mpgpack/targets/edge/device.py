@@ -4,6 +4,8 @@
     mpg-edge predict < cars.jsonl > predictions.jsonl       # JSON lines on stdin/stdout
     mpg-edge verify                                          # sha256s + golden vectors
     mpg-edge drain INBOX OUTBOX                              # what the systemd unit runs
+    mpg-edge follow URL --prefix DIR                         # stay on the registry's version
+    mpg-edge rollback | status --prefix DIR                  # the previous version; the state
 
 Exit codes: 0 every row predicted; 3 some rows were bad (each reported on stderr with its line
 number and skipped); 1 the run could not start (bad bundle, tampered model, bad header); 2 usage.
@@ -35,6 +37,14 @@ def default_bundle() -> str | None:
         return os.environ[BUNDLE_ENV]
     beside = Path(sys.prefix).parent / "bundle"
     return str(beside) if (beside / "manifest.json").is_file() else None
+
+
+def bundle_arg(args) -> str | None:
+    """--prefix DIR: the version DIR/current names (kept by `mpg-edge follow`); else --bundle."""
+    if getattr(args, "prefix", None):
+        from mpgpack.targets.edge.device_store import DeviceStore
+        return str(DeviceStore(args.prefix).serving_path())
+    return args.bundle
 
 
 def open_model(bundle_path: str | None):
@@ -140,8 +150,9 @@ class Stats:
         return time.perf_counter() - self.started
 
 
-def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
-    """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`."""
+def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None) -> Stats:
+    """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`.
+    observe(X, y, seconds), when given, sees every predicted chunk (the prediction log)."""
     from mpgpack.targets.edge.rows import (CsvParser, JsonLinesParser, WarningCounts,
                                            count_outside_training)
     stats, warnings = Stats(), WarningCounts()
@@ -161,7 +172,11 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
             err.write(f"line {line}: {message}\n")
         stats.bad += len(chunk.errors)
         if len(chunk.X):
-            mpg = runner.predict(chunk.X).astype(str)       # shortest text that round-trips
+            started = time.perf_counter()
+            y = runner.predict(chunk.X)
+            if observe is not None:
+                observe(chunk.X, y, time.perf_counter() - started)
+            mpg = y.astype(str)                              # shortest text that round-trips
             count_outside_training(schema, chunk.X, chunk.lines, warnings)
             if fmt == "jsonl":
                 out.write("".join(f'{{"line": {n}, "mpg": {v}}}\n'
@@ -206,28 +221,53 @@ def cmd_predict(args) -> int:
     from mpgpack.core.errors import UserError
     from mpgpack.core.schema import Schema
     fmt = _format_of(args.input, args.format)
-    bundle, runner = open_model(args.bundle)
+    bundle, runner = open_model(bundle_arg(args))
     schema = Schema.from_manifest(bundle.manifest)
+    log = _prediction_log(args.prediction_log, bundle, args.input)
     try:
         fd = os.open(args.input, os.O_RDONLY) if args.input else sys.stdin.fileno()
     except OSError as exc:
         raise UserError(f"cannot read --input {args.input}: {exc.strerror}") from None
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        stats = predict_stream(runner, schema, fd, out, sys.stderr, fmt)
+        stats = predict_stream(runner, schema, fd, out, sys.stderr, fmt,
+                               observe=log and log.observe)
     finally:
         if args.output:
             out.close()
+        if log:
+            log.close()
     if not args.quiet or stats.bad:
         _summary(stats, sys.stderr)
     return EXIT_ROWS_FAILED if stats.bad else EXIT_OK
+
+
+def _prediction_log(path: str | None, bundle, source: str | None):
+    """The API's prediction log (core.predlog) for `predict --prediction-log`, or None."""
+    if not path:
+        return None
+    from mpgpack.core.predlog import PredictionLog
+
+    class EdgeLog(PredictionLog):
+        def observe(self, X, y, seconds: float) -> None:
+            self.record(X, y, bundle.version, f"mpg-edge:{Path(source).name if source else 'stdin'}",
+                        seconds * 1000.0)
+
+        def close(self, timeout: float = 5.0) -> None:
+            super().close(timeout)
+            if self.dropped:
+                sys.stderr.write(f"mpg-edge: prediction log {self.path}: {self.dropped} "
+                                 f"record(s) not written ({self.last_error})\n")
+
+    return EdgeLog(path, [f["name"] for f in bundle.features])
 
 
 def cmd_verify(args) -> int:
     import platform
     import numpy as np
     from mpgpack.core.bundle import open_bundle
-    bundle = open_bundle(args.bundle if args.bundle is not None else default_bundle())
+    chosen = bundle_arg(args)
+    bundle = open_bundle(chosen if chosen is not None else default_bundle())
     checked = bundle.verify(EDGE_ARTIFACTS)
     code = _verify_installed_code()
     _, runner = open_model(str(bundle.path))
@@ -281,7 +321,7 @@ def cmd_drain(args) -> int:
     from mpgpack.core.schema import Schema
     inbox, outbox = Path(args.inbox), Path(args.outbox)
     outbox.mkdir(parents=True, exist_ok=True)
-    bundle, runner = open_model(args.bundle)
+    bundle, runner = open_model(bundle_arg(args))
     schema = Schema.from_manifest(bundle.manifest)
     status = EXIT_OK
     for src in sorted(p for p in inbox.iterdir() if p.is_file()):
@@ -322,6 +362,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     bundle_help = (f"bundle folder (default: ${BUNDLE_ENV}, else the bundle installed beside "
                    f"this venv, else ./dist)")
+    prefix_help = ("the device's model folder kept by `mpg-edge follow` (serve what its "
+                   "`current` names; default for follow, rollback, status: $MPG_EDGE_PREFIX, "
+                   "else /var/lib/mpg-edge/model)")
 
     p = sub.add_parser("predict", help="predict from CSV or JSON lines",
                        description="Predict MPG for each car. CSV: a header naming the features "
@@ -337,6 +380,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="input format (default: from the --input suffix; stdin: jsonl)")
     p.add_argument("--bundle", help=bundle_help)
     p.add_argument("--quiet", action="store_true", help="no summary line unless rows failed")
+    p.add_argument("--prefix", help=prefix_help)
+    p.add_argument("--prediction-log", metavar="PATH", help="append one JSON line per predicted "
+                   "car, as the API writes (read by `mpg-edge status` and `mpgpack monitor`)")
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("verify", help="check sha256s and the golden vectors on this device",
@@ -345,6 +391,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "predict the golden vectors and print the max abs error against the "
                        "reference. Exit 0 only if everything matches and is within tolerance.")
     p.add_argument("--bundle", help=bundle_help)
+    p.add_argument("--prefix", help=prefix_help)
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("drain", help="predict every file in INBOX, move it to OUTBOX (for systemd)",
@@ -352,7 +399,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("inbox")
     p.add_argument("outbox")
     p.add_argument("--bundle", help=bundle_help)
+    p.add_argument("--prefix", help=prefix_help)
     p.set_defaults(run=cmd_drain)
+
+    from mpgpack.targets.edge import follow, status
+    follow.register(sub, prefix_help)
+    status.register(sub, prefix_help)
     return parser
 
 
