@@ -14,7 +14,7 @@ from mpgpack.core.errors import UserError
 
 # Each module defines register(subparsers) which adds its parser(s) with set_defaults(run=...).
 COMMAND_MODULES = [
-    "mpgpack.export.cli",          # build, verify
+    "mpgpack.export.cli",          # build, verify, sign, keygen
     "mpgpack.targets.web.cli",     # web
     "mpgpack.bench.cli",      # bench
     "mpgpack.targets.edge.cli",    # edge bundle|userland|emulate

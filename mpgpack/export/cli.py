@@ -1,4 +1,4 @@
-"""`mpgpack build` and `mpgpack verify`. Imports of the build stack happen inside run()."""
+"""`mpgpack build`, `verify`, `sign` and `keygen`. Imports of the build stack happen inside run()."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,10 @@ from pathlib import Path
 
 def _build(args) -> int:
     from mpgpack.export.build import build_bundle, summary
+    key = None
+    if args.sign_key:                      # a bad key fails now, not after a minute of training
+        from mpgpack.core.signing import load_private_key
+        key = load_private_key(args.sign_key)
     if args.data and args.data.startswith("s3://"):
         import tempfile
         from mpgpack.storage.s3 import download_data
@@ -17,15 +21,43 @@ def _build(args) -> int:
         bundle = build_bundle(Path(args.data) if args.data else None, args.out, args.seed)
     print(summary(json.loads((bundle / "manifest.json").read_text())))
     print(f"\nwrote {bundle}")
+    if key is not None:
+        _sign_and_say(bundle, key)
+    return 0
+
+
+def _sign_and_say(bundle_dir, key) -> None:
+    from mpgpack.core.signing import SIGNATURE_FILE, sign_bundle
+    document = sign_bundle(bundle_dir, key)
+    print(f"signed {bundle_dir / SIGNATURE_FILE} (Ed25519, key {document['key_id']}): the "
+          f"manifest and its packages")
+
+
+def _sign(args) -> int:
+    from mpgpack.core.bundle import resolve_bundle_path
+    from mpgpack.core.signing import load_private_key
+    key = load_private_key(args.key)
+    _sign_and_say(resolve_bundle_path(args.bundle), key)
+    return 0
+
+
+def _keygen(args) -> int:
+    from mpgpack.core.signing import generate_keypair
+    key, pub, key_id = generate_keypair(args.key)
+    print(f"wrote {key} (private, mode 0600: keep it on the build machine) and {pub} "
+          f"(public: give it to `--trust`); key id {key_id}")
     return 0
 
 
 def _verify(args) -> int:
     from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.signing import trust_line
     from mpgpack.core.verify import verify_bundle
     from mpgpack.storage.s3 import resolve_bundle_arg
     bundle = open_bundle(resolve_bundle_arg(args.bundle))
+    signature = trust_line(bundle.path, args.trust, bundle.manifest)   # raises if refused
     rows, ok = verify_bundle(bundle)
+    print(signature)
     print(f"bundle {bundle.path}: every sha256 matches the manifest "
           f"({len(bundle.manifest['artifacts'])} files)")
     print(f"{'artifact':<16} {'runtime':<15} {'rows':>5} {'max abs err':>12} {'mean abs err':>12}  result")
@@ -48,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "or s3://BUCKET/KEY (default: the data/auto-mpg.data shipped in the repo)")
     p.add_argument("--out", type=Path, default=Path("dist"), help="registry folder (default: dist)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, CV folds and the MLP (default: 0)")
+    p.add_argument("--sign-key", default=None, metavar="KEY",
+                   help="sign the new bundle with this Ed25519 private key (`mpgpack keygen`)")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("verify", help="re-check a bundle's sha256s and its parity in Python runtimes",
@@ -58,4 +92,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", nargs="?", default=None,
                    help="bundle folder, a registry folder with CURRENT, or "
                         "s3://BUCKET/PREFIX/current (default: dist)")
+    p.add_argument("--trust", default=None, metavar="KEY.pub",
+                   help="require a valid signature by this Ed25519 public key (default: the "
+                        "signature is not checked, and verify says so)")
     p.set_defaults(run=_verify)
+
+    p = sub.add_parser("sign", help="sign a bundle's manifest with an Ed25519 key",
+                       description="Sign BUNDLE's manifest (which holds every artifact's sha256) "
+                                   "with an Ed25519 private key: writes BUNDLE/signature.json. "
+                                   "Two signatures: the manifest less its packages (what the API "
+                                   "and the device serve from; the edge tarball ships it) and "
+                                   "the whole manifest (web site, report, edge tarballs). Sign "
+                                   "after `mpgpack edge bundle`, or with `publish --sign-key`.")
+    p.add_argument("bundle", help="bundle folder, or a registry folder with CURRENT (e.g. dist)")
+    p.add_argument("--key", required=True, help="Ed25519 private key, PEM (`mpgpack keygen`)")
+    p.set_defaults(run=_sign)
+
+    p = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles",
+                       description="Write KEY (the private key, PEM, mode 0600: keep it on the "
+                                   "build machine) and KEY.pub (the public key: give it to "
+                                   "`--trust` on `mpgpack serve`, `mpgpack verify` and the edge "
+                                   "runner). Refuses to overwrite an existing file.")
+    p.add_argument("key", help="path of the private key to write (the public key is KEY.pub)")
+    p.set_defaults(run=_keygen)

@@ -14,6 +14,8 @@ def _publish(args) -> int:
     def progress(key: str, nbytes: int) -> None:
         print(f"  uploaded {key} ({nbytes:,} bytes)", file=sys.stderr, flush=True)
 
+    if args.sign_key:
+        _sign_before_publishing(args.bundle, args.sign_key)
     result = open_registry(args.dest).publish(args.bundle,
                                               on_upload=None if args.quiet else progress)
     if hasattr(result, "checked"):          # S3: what was uploaded and re-read
@@ -27,6 +29,16 @@ def _publish(args) -> int:
     took = f" in {result.seconds:.1f} s" if hasattr(result, "seconds") else ""
     print(f"{result.pointer} -> {result.name} (was {result.previous or 'unset'}){took}")
     return 0
+
+
+def _sign_before_publishing(bundle: str, key_path: str) -> None:
+    """Signs the local bundle as it will be published (signature.json travels with it): the
+    last step before upload, so the edge tarballs packed before are covered too."""
+    from mpgpack.core.bundle import resolve_bundle_path
+    from mpgpack.core.signing import SIGNATURE_FILE, load_private_key, sign_bundle
+    folder = resolve_bundle_path(bundle)
+    document = sign_bundle(folder, load_private_key(key_path))
+    print(f"signed {folder / SIGNATURE_FILE} (Ed25519, key {document['key_id']})", file=sys.stderr)
 
 
 def _fetch(args) -> int:
@@ -53,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", help="bundle folder, or a registry folder with CURRENT (e.g. dist)")
     p.add_argument("dest", help="s3://BUCKET/PREFIX/ or a local registry folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per uploaded object")
+    p.add_argument("--sign-key", default=None, metavar="KEY",
+                   help="sign the bundle with this Ed25519 private key first (writes its "
+                        "signature.json, published with it; `mpgpack keygen` makes a key)")
     p.set_defaults(run=_publish)
 
     p = sub.add_parser("fetch", help="download a bundle from S3 into the local cache, verified",

@@ -74,6 +74,7 @@ def _announce(settings, served) -> None:
           f"docs at /docs; pid {os.getpid()}: SIGHUP or POST /admin/reload switches versions"
           f"{'; prediction log ' + plog if plog else ''})",
           file=sys.stderr, flush=True)
+    print(f"mpgpack serve: {served.signature}", file=sys.stderr, flush=True)
 
 
 def _run_workers(config) -> None:
@@ -165,6 +166,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "inputs, output, latency) to PATH, rotated at 10 MiB, 5 backups; never "
                         "blocks or fails a request. With --workers N, one file per worker: "
                         "'{pid}' in PATH, else '-<pid>' before the suffix (default: off)")
+    p.add_argument("--trust", default=None, metavar="KEY.pub",
+                   help="serve only bundles signed by this Ed25519 public key (`mpgpack "
+                        "keygen`); a reload to an unsigned or badly signed bundle is refused "
+                        "(409) and the current version keeps serving (default: signatures are "
+                        "not checked, and the start-up line says so)")
     p.add_argument("--drift-window", type=int, default=500, metavar="N",
                    help="recent input rows per worker compared with the training data at "
                         "GET /monitoring/drift and on /metrics (default: 500; at least 100)")

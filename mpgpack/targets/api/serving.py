@@ -3,8 +3,9 @@
 `Served` is frozen: a request reads `slot.current` once and gets one consistent
 (predictor, schema, drift window, metadata, version) set for its whole life, so a reload in the
 middle of a request cannot mix versions. `load_served` is the ModelSlot's loader: it verifies
-the sha256s, opens ONNX Runtime and re-runs the golden vectors (Predictor), and raises
-UserError for a bad bundle, in which case the slot keeps the old version.
+the signature (with --trust), the sha256s, opens ONNX Runtime and re-runs the golden vectors
+(Predictor), and raises UserError for a bad bundle, in which case the slot keeps the old
+version (a reload answers 409).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from mpgpack.targets.api.schema import RequestModels
 from mpgpack.targets.api.settings import ApiSettings
 from mpgpack.core.bundle import Bundle, CURRENT_POINTER, open_bundle, resolve_bundle_path
 from mpgpack.core.drift import DriftMonitor
+from mpgpack.core.signing import trust_line
 
 @dataclass(frozen=True)
 class Served:
@@ -33,10 +35,13 @@ class Served:
     drift: DriftMonitor       # one window per version: a new model starts with a fresh window
     metadata_bytes: bytes     # GET /metadata, rendered once
     model_meta: dict          # V2 model metadata
+    signature: str            # the signature check's line (or that none was asked for)
 
 
 def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = True) -> Served:
     bundle = open_bundle(path)
+    # The manifest read once above is the one checked and the one served from.
+    signature = trust_line(bundle.path, settings.trust, bundle.manifest)
     predictor = Predictor(bundle)          # sha256 of model.onnx + golden.json, golden self-test
     models = RequestModels(bundle.features, max_batch=settings.max_batch)
     manifest = bundle.manifest
@@ -54,6 +59,7 @@ def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = 
         "artifact": {"path": manifest["artifacts"]["onnx"]["path"], "sha256": predictor.onnx_sha256},
         "bundle": str(bundle.path),
         "self_check": predictor.self_check,
+        "signature": signature,
         "schema": manifest["schema"],
         "metrics": manifest.get("metrics"),
         "parity": manifest.get("parity"),
@@ -64,7 +70,8 @@ def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = 
     }
     return Served(version=predictor.version, name=predictor.name, bundle=bundle, predictor=predictor,
                   models=models, drift=drift, metadata_bytes=orjson.dumps(metadata),
-                  model_meta=v2.model_metadata(predictor.name, predictor.version, models.names))
+                  model_meta=v2.model_metadata(predictor.name, predictor.version, models.names),
+                  signature=signature)
 
 
 def resolve_source(source: str | os.PathLike | None) -> Path:

@@ -41,6 +41,7 @@ class ApiSettings:
     reload_dir: str | None = None      # shared by the workers; see reload_sync
     reload_signal: bool = True         # reload on SIGHUP (only possible in the main thread)
     metrics_dir: str | None = None     # prometheus multiprocess folder (several workers)
+    trust: str | None = None           # Ed25519 public key every bundle must be signed by
     admin_token: str = field(default="", repr=False)   # "" = admin endpoints off
 
     def __post_init__(self) -> None:
@@ -61,6 +62,7 @@ class ApiSettings:
                    access_log=not args.no_access_log,
                    prediction_log=_prediction_log_path(args.prediction_log, args.workers),
                    drift_window=args.drift_window,
+                   trust=str(args.trust) if getattr(args, "trust", None) else None,
                    admin_token=environ.get(ADMIN_TOKEN_ENV, ""))
 
     def with_(self, **changes) -> ApiSettings:

@@ -13,7 +13,8 @@ RELEASE_CHOICES = list(RELEASE_PYTHONS)    # bookworm (Pi OS 12, Python 3.11), t
 def _bundle(args) -> int:
     from mpgpack.targets.edge.pack import pack_into_bundle
     path, entries = pack_into_bundle(args.bundle, args.arch or None,
-                                     Path(args.wheel_cache) if args.wheel_cache else None)
+                                     Path(args.wheel_cache) if args.wheel_cache else None,
+                                     Path(args.trust) if args.trust else None)
     for entry in entries.values():
         print(f"wrote {path / entry['path']}  ({entry['bytes'] / 1e6:.1f} MB, "
               f"{len(entry['wheels'])} wheels, sha256 {entry['sha256'][:12]}…)")
@@ -104,6 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wheel-cache", default=None,
                    help="where downloaded wheels are kept (default: $MPGPACK_WHEEL_CACHE or "
                         "~/.cache/mpgpack/wheels)")
+    p.add_argument("--trust", default=None, metavar="KEY.pub",
+                   help="ship this Ed25519 public key: install.sh puts it beside the bundle and "
+                        "the device then refuses bundles not signed by it (the bundle must be "
+                        "signed by it already: `mpgpack sign`)")
     p.set_defaults(run=_bundle)
 
     p = esub.add_parser("userland", help="build the emulated aarch64 userlands (once, cached)",

@@ -28,6 +28,7 @@ BLOCK_BYTES = 1 << 20                           # read size: ~25,000 CSV rows pe
 # Benchmark-only switch: run the same runner on full TensorFlow's tf.lite.Interpreter.
 INTERPRETER_ENV = "MPG_EDGE_INTERPRETER"
 BUNDLE_ENV = "MPG_EDGE_BUNDLE"
+TRUST_ENV = "MPG_EDGE_TRUST"
 
 
 def default_bundle() -> str | None:
@@ -47,10 +48,25 @@ def bundle_arg(args) -> str | None:
     return args.bundle
 
 
-def open_model(bundle_path: str | None):
-    """(bundle, runner) with model.tflite checked against the manifest's sha256 first."""
+def default_trust() -> str | None:
+    """$MPG_EDGE_TRUST, else the public key install.sh put beside the venv (PREFIX/trust.pub),
+    else None: signatures are then not checked."""
+    from mpgpack.core.signing import DEVICE_KEY_FILE
+    if os.environ.get(TRUST_ENV):
+        return os.environ[TRUST_ENV]
+    beside = Path(sys.prefix).parent / DEVICE_KEY_FILE
+    return str(beside) if beside.is_file() else None
+
+
+def open_model(bundle_path: str | None, trust: str | None = None):
+    """(bundle, runner) with the manifest's signature checked first when a trusted key is
+    given, then model.tflite checked against the manifest's sha256: LiteRT never opens a model
+    the checks did not pass."""
     from mpgpack.core.bundle import open_bundle
     bundle = open_bundle(bundle_path if bundle_path is not None else default_bundle())
+    if trust is not None:
+        from mpgpack.core.signing import verify_bundle_signature
+        verify_bundle_signature(bundle.path, trust, bundle.manifest)   # raises UserError
     model = bundle.artifact("tflite_float32")        # raises UserError if tampered
     if os.environ.get(INTERPRETER_ENV) == "tensorflow":
         runner = _full_tensorflow_runner(model)
@@ -221,7 +237,10 @@ def cmd_predict(args) -> int:
     from mpgpack.core.errors import UserError
     from mpgpack.core.schema import Schema
     fmt = _format_of(args.input, args.format)
-    bundle, runner = open_model(bundle_arg(args))
+    bundle, runner = open_model(bundle_arg(args), args.trust)
+    if args.trust is None and not args.quiet:
+        from mpgpack.core.signing import UNVERIFIED
+        print(f"mpg-edge: {UNVERIFIED}", file=sys.stderr)
     schema = Schema.from_manifest(bundle.manifest)
     log = _prediction_log(args.prediction_log, bundle, args.input)
     try:
@@ -266,8 +285,10 @@ def cmd_verify(args) -> int:
     import platform
     import numpy as np
     from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.signing import trust_line
     chosen = bundle_arg(args)
     bundle = open_bundle(chosen if chosen is not None else default_bundle())
+    signature = trust_line(bundle.path, args.trust, bundle.manifest)   # raises if refused
     checked = bundle.verify(EDGE_ARTIFACTS)
     code = _verify_installed_code()
     _, runner = open_model(str(bundle.path))
@@ -276,6 +297,7 @@ def cmd_verify(args) -> int:
     err = np.abs(pred - golden.expected)
     ok = bool(err.max() <= golden.tolerance)
     print(f"bundle mpg-{bundle.version} at {bundle.path}")
+    print(signature)
     print(f"sha256: {', '.join(bundle.manifest['artifacts'][n]['path'] for n in checked)} match the "
           f"manifest{'; ' + code if code else ''}")
     print(f"runtime: {runner.runtime} {runner.version}, numpy {np.__version__}, "
@@ -365,6 +387,9 @@ def make_parser() -> argparse.ArgumentParser:
     prefix_help = ("the device's model folder kept by `mpg-edge follow` (serve what its "
                    "`current` names; default for follow, rollback, status: $MPG_EDGE_PREFIX, "
                    "else /var/lib/mpg-edge/model)")
+    trust_help = (f"refuse a bundle not signed by this Ed25519 public key (default: "
+                  f"${TRUST_ENV}, else the trust.pub installed beside this venv, else the "
+                  f"signature is not checked)")
 
     p = sub.add_parser("predict", help="predict from CSV or JSON lines",
                        description="Predict MPG for each car. CSV: a header naming the features "
@@ -383,6 +408,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", help=prefix_help)
     p.add_argument("--prediction-log", metavar="PATH", help="append one JSON line per predicted "
                    "car, as the API writes (read by `mpg-edge status` and `mpgpack monitor`)")
+    p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("verify", help="check sha256s and the golden vectors on this device",
@@ -392,6 +418,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "reference. Exit 0 only if everything matches and is within tolerance.")
     p.add_argument("--bundle", help=bundle_help)
     p.add_argument("--prefix", help=prefix_help)
+    p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("drain", help="predict every file in INBOX, move it to OUTBOX (for systemd)",
@@ -403,7 +430,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_drain)
 
     from mpgpack.targets.edge import follow, status
-    follow.register(sub, prefix_help)
+    follow.register(sub, prefix_help, default_trust())
     status.register(sub, prefix_help)
     return parser
 

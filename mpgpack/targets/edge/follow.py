@@ -245,7 +245,7 @@ def cmd_rollback(args) -> int:
     return 0
 
 
-def register(sub, prefix_help: str) -> None:
+def register(sub, prefix_help: str, trust_default: str | None) -> None:
     """The follow and rollback subcommands of mpg-edge."""
     p = sub.add_parser("follow", help="keep this device on the registry's current version",
                        description=__doc__.split("\n\n")[1])
@@ -256,8 +256,9 @@ def register(sub, prefix_help: str) -> None:
                    "timer); exit 1 when the registry's version was refused or unreachable")
     p.add_argument("--interval", type=float, default=300.0, metavar="S",
                    help="seconds between polls (default: 300)")
-    p.add_argument("--trust", metavar="KEY.pub", help="Ed25519 public key: refuse versions "
-                   "without a good signature by it")
+    p.add_argument("--trust", metavar="KEY.pub", default=trust_default,
+                   help="Ed25519 public key: refuse versions without a good signature by it "
+                   "(default: as for predict)")
     p.set_defaults(run=cmd_follow)
 
     p = sub.add_parser("rollback", help="serve the previous version again",

@@ -8,7 +8,10 @@ Python 3.13): the wheelhouse holds both Pythons' wheels and pip picks by tag.
       mpg-edge.path        systemd: start mpg-edge.service when the inbox holds a file
       mpg-edge.service     systemd: `mpg-edge drain INBOX OUTBOX`
       TARGET               the machine and Pythons the wheels are for ("aarch64 cp311 cp313")
-      bundle/              manifest.json, model.tflite, golden.json (sha256s in the manifest)
+      trust.pub            with `--trust KEY.pub`: the public key install.sh puts beside the
+                           bundle; the device then refuses a bundle not signed by it
+      bundle/              manifest.json, model.tflite, golden.json (sha256s in the manifest),
+                           signature.json when the bundle is signed (core/signing.py)
       wheels/              the runner's wheel + numpy + ai-edge-litert and their dependencies,
                            and pip (run from its wheel: no ensurepip needed)
       SHA256SUMS           of every file above (`sha256sum -c SHA256SUMS`)
@@ -113,7 +116,7 @@ def fetch_wheels(arch: str, python: str, pins: list[str], cache_root: Path | Non
 
 
 def _stage(bundle_dir: Path, arch: str, wheel_sets: list[Path], pins: list[str],
-           top: Path) -> None:
+           top: Path, trust: Path | None = None) -> None:
     from mpgpack.core.bundle import open_bundle
     from mpgpack.targets.edge.wheel import build_runner_wheel
     bundle = open_bundle(bundle_dir)
@@ -122,6 +125,7 @@ def _stage(bundle_dir: Path, arch: str, wheel_sets: list[Path], pins: list[str],
     # a tarball cannot hold its own hash, and without it packing again gives the same bytes).
     shipped = {k: v for k, v in bundle.manifest.items() if k != "packages"}
     (top / "bundle" / "manifest.json").write_text(json.dumps(shipped, indent=1))
+    _stage_signature(bundle.path, shipped, top, trust)
     for name in SHIPPED_ARTIFACTS:            # sha256-checked on the way in
         src = bundle.artifact(name)
         shutil.copy2(src, top / "bundle" / src.name)
@@ -139,6 +143,17 @@ def _stage(bundle_dir: Path, arch: str, wheel_sets: list[Path], pins: list[str],
     sums = [f"{_sha256(p)}  {p.relative_to(top).as_posix()}\n"
             for p in sorted(top.rglob("*")) if p.is_file()]
     (top / "SHA256SUMS").write_text("".join(sums))
+
+
+def _stage_signature(bundle_dir: Path, shipped: dict, top: Path, trust: Path | None) -> None:
+    """The signature over the shipped manifest (the device checks that one) and, if given, the
+    key it must be signed by (pack_into_bundle checked that it is)."""
+    from mpgpack.core.signing import DEVICE_KEY_FILE, SIGNATURE_FILE, device_signature
+    signature = device_signature(bundle_dir)
+    if signature is not None:
+        (top / "bundle" / SIGNATURE_FILE).write_text(json.dumps(signature, indent=1) + "\n")
+    if trust is not None:
+        shutil.copyfile(trust, top / DEVICE_KEY_FILE)
 
 
 def _sha256(path: Path) -> str:
@@ -166,7 +181,7 @@ def _write_tarball(top: Path, dest: Path) -> None:
 
 
 def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
-              cache_root: Path | None = None) -> dict:
+              cache_root: Path | None = None, trust: Path | None = None) -> dict:
     """Writes one tarball per architecture (for every Python in PYTHON_VERSIONS) into
     bundle_dir; returns their manifest entries.
 
@@ -182,7 +197,7 @@ def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
         name = f"mpg-edge-{version}-{arch}-{python_tag(PYTHON_VERSIONS)}"
         with tempfile.TemporaryDirectory(prefix="mpg-edge-pack-") as tmp:
             top = Path(tmp) / name
-            _stage(Path(bundle_dir), arch, wheel_sets, pins, top)
+            _stage(Path(bundle_dir), arch, wheel_sets, pins, top, trust)
             dest = Path(bundle_dir) / f"{name}.tar.gz"
             _write_tarball(top, dest)
             wheel_names = sorted(p.name for p in (top / "wheels").glob("*.whl"))
@@ -194,13 +209,18 @@ def pack_edge(bundle_dir: Path, manifest: dict, arches: list[str] | None = None,
 
 
 def pack_into_bundle(bundle_path: str | None, arches: list[str] | None = None,
-                     cache_root: Path | None = None) -> tuple[Path, dict]:
+                     cache_root: Path | None = None,
+                     trust: Path | None = None) -> tuple[Path, dict]:
     """`mpgpack edge bundle`: packs an existing bundle and records the tarballs in its manifest."""
     from mpgpack.core.bundle_write import write_manifest
     from mpgpack.core.bundle import open_bundle
     bundle = open_bundle(bundle_path)
     bundle.verify(SHIPPED_ARTIFACTS)
-    entries = pack_edge(bundle.path, bundle.manifest, arches, cache_root)
+    if trust is not None:        # before any download: a tarball must pass its own install
+        from mpgpack.core.signing import verify_bundle_signature
+        shipped = {k: v for k, v in bundle.manifest.items() if k != "packages"}
+        verify_bundle_signature(bundle.path, trust, shipped)
+    entries = pack_edge(bundle.path, bundle.manifest, arches, cache_root, trust)
     for key, entry in entries.items():      # a tarball packed before under another name goes
         before = bundle.manifest.get("packages", {}).get(key, {}).get("path")
         if before and before != entry["path"] and re.fullmatch(r"mpg-edge-[^/]+\.tar\.gz", before):

@@ -76,6 +76,12 @@ rm -rf "$PREFIX/bundle.new" "$PREFIX/share"
 cp -R "$HERE/bundle" "$PREFIX/bundle.new"
 rm -rf "$PREFIX/bundle" && mv "$PREFIX/bundle.new" "$PREFIX/bundle"
 mkdir -p "$PREFIX/share" && cp README.md mpg-edge.service mpg-edge.path TARGET "$PREFIX/share/"
+# The public key bundles must be signed by (only when the tarball carries one; a key installed
+# before stays: the device keeps trusting it, so an unsigned tarball then fails verify below).
+if [ -f trust.pub ]; then
+  say "installing the trusted public key $PREFIX/trust.pub (bundles must be signed by it)"
+  cp trust.pub "$PREFIX/trust.pub.new" && mv "$PREFIX/trust.pub.new" "$PREFIX/trust.pub"
+fi
 
 say "verifying on this device"
 $RUN "$PREFIX/venv/bin/python" -m mpgpack.targets.edge.device verify --bundle "$PREFIX/bundle" \
