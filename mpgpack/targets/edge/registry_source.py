@@ -4,7 +4,9 @@ An HTTP registry is the S3 prefix `mpgpack publish` writes, read with plain GETs
 the device): URL/current, then URL/mpg-<v>/<file>. The prefix must be readable without
 credentials (a public-read bucket policy, or a web server or CDN in front of it). A folder
 registry is what `mpgpack build --out DIR` and `mpgpack publish BUNDLE DIR` write (pointer
-file CURRENT); a path or a file:// URL.
+file CURRENT); a path or a file:// URL. A bundle folder (manifest.json, no pointer) reads as a
+registry of that one version: install.sh fills the device's model folder from the tarball's
+bundle that way, through the same checks as every update.
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ class HttpRegistry:
 class FolderRegistry:
     def __init__(self, root: Path):
         self.root = root
+        self.bundle_name: str | None = None     # set when root is one bundle, not a registry
 
     def where(self, rel: str = "") -> str:
         return str(self.root / rel) if rel else str(self.root)
@@ -95,14 +98,31 @@ class FolderRegistry:
             path = self.root / name
             if path.is_file():
                 return path.read_text(errors="replace")
+        if (self.root / "manifest.json").is_file():
+            return self._bundle_pointer()
         return None
 
+    def _bundle_pointer(self) -> str:
+        import hashlib
+        import json
+        raw = (self.root / "manifest.json").read_bytes()
+        try:
+            self.bundle_name = f"mpg-{json.loads(raw)['model']['version']}"
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{self.root / 'manifest.json'} is not a bundle manifest") from None
+        return f"{self.bundle_name}\nmanifest-sha256 {hashlib.sha256(raw).hexdigest()}\n"
+
+    def _path(self, rel: str) -> Path:
+        if self.bundle_name and rel.startswith(self.bundle_name + "/"):
+            return self.root / rel[len(self.bundle_name) + 1:]
+        return self.root / rel
+
     def read(self, rel: str) -> bytes | None:
-        path = self.root / rel
+        path = self._path(rel)
         return path.read_bytes() if path.is_file() else None
 
     def download(self, rel: str, dest: Path, on_chunk=None) -> bool:
-        src = self.root / rel
+        src = self._path(rel)
         if not src.is_file():
             return False
         with open(src, "rb") as inp, open(dest, "wb") as out:
