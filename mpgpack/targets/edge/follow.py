@@ -135,6 +135,8 @@ def update(registry, pointer: Pointer, store: DeviceStore, trust: str | None) ->
         store.install(staged, pointer.name)
         kill_point("installed")
         return store.switch(pointer.name), signature
+    except UserError as exc:     # name the version where it came from, not the staging folder
+        raise type(exc)(str(exc).replace(str(staged), registry.where(pointer.name))) from None
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 

@@ -10,6 +10,7 @@ bundle that way, through the same checks as every update.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import urllib.error
 import urllib.parse
@@ -21,6 +22,8 @@ from mpgpack.core.errors import UserError
 CHUNK = 1 << 16
 TIMEOUT_S = 30
 POINTER_NAMES = ("current", "CURRENT")   # S3 prefix / registry folder
+# A connection dropped mid-body (a short read is also caught by the Content-Length check).
+CUT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 
 
 class HttpRegistry:
@@ -68,7 +71,7 @@ class HttpRegistry:
                     out.write(block)
                     if on_chunk:
                         on_chunk()
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            except CUT as exc:
                 raise UserError(f"download of {self.where(rel)} was cut: {exc}") from None
             length = response.headers.get("Content-Length")
             if length is not None and out.tell() != int(length):
@@ -79,7 +82,7 @@ class HttpRegistry:
     def _read_all(self, response, rel: str) -> bytes:
         try:
             return response.read()
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        except CUT as exc:
             raise UserError(f"download of {self.where(rel)} was cut: {exc}") from None
 
 
