@@ -15,7 +15,6 @@ Stdlib only: device code.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -57,6 +56,7 @@ def fsync_tree(root: Path) -> None:
 
 
 def now_iso() -> str:
+    import datetime as dt      # here: every mpg-edge start imports this module
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
