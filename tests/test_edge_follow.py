@@ -33,7 +33,8 @@ PUBLIC_BUCKET = "edge-public"
 STEPS = ["download", "downloaded", "verified", "installed", "switch-previous", "switch-current"]
 
 
-def device(*args, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+def device(*args, env: dict | None = None, timeout: float = 120,
+           **kw) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MPG_EDGE_")}
     return subprocess.run([*DEVICE, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, env={**full_env, **(env or {})}, **kw)
@@ -174,7 +175,7 @@ def run_scenario(home, releases: dict[str, Path], pub: Path, prefix: Path) -> li
 
     reasons = []
     expected = {"v3": "model.tflite does not match its sha256",
-                "v4": "is not signed (no signature.json)",
+                "v4": "is not signed (no signature.json in the registry)",
                 "v5": "the golden vectors miss on this device"}
     for name in ("v3", "v4", "v5"):
         home.publish(releases[name])
@@ -291,7 +292,8 @@ def test_a_cut_download_and_a_full_disk_keep_the_old_version(releases, tmp_path)
     assert device("follow", home.url, "--prefix", prefix, "--once").returncode == 0
     home.publish(releases["v2"])
 
-    handler = lambda *a, **kw: CutDownloads(*a, directory=str(home.registry.root), **kw)  # noqa: E731
+    def handler(*args, **kw):
+        return CutDownloads(*args, directory=str(home.registry.root), **kw)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -266,11 +266,11 @@ def _prediction_log(path: str | None, bundle, source: str | None):
     if not path:
         return None
     from mpgpack.core.predlog import PredictionLog
+    request_id = f"mpg-edge:{Path(source).name if source else 'stdin'}"   # the API: one per request
 
     class EdgeLog(PredictionLog):
         def observe(self, X, y, seconds: float) -> None:
-            self.record(X, y, bundle.version, f"mpg-edge:{Path(source).name if source else 'stdin'}",
-                        seconds * 1000.0)
+            self.record(X, y, bundle.version, request_id, seconds * 1000.0)
 
         def close(self, timeout: float = 5.0) -> None:
             super().close(timeout)

@@ -23,7 +23,8 @@ from pathlib import Path
 from mpgpack.core.errors import UserError
 from mpgpack.core.pointer import check_name
 
-CURRENT, PREVIOUS, VERSIONS, STAGING, STATE = "current", "previous", "versions", "staging", "state.json"
+CURRENT, PREVIOUS, STATE = "current", "previous", "state.json"
+VERSIONS, STAGING = "versions", "staging"
 KILL_AT_ENV = "MPG_EDGE_TEST_KILL_AT"   # test hook: SIGKILL this process at the named step
 
 

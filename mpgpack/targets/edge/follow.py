@@ -107,7 +107,10 @@ def check_version(staged: Path, manifest: dict, trust: str | None) -> str:
 def _check_signature(staged: Path, manifest: dict, trust: str | None) -> str:
     if trust is None:
         return "signature: not checked (no --trust key)"
-    from mpgpack.core.signing import verify_bundle_signature
+    from mpgpack.core.signing import SIGNATURE_FILE, verify_bundle_signature
+    if not (staged / SIGNATURE_FILE).is_file():
+        raise UserError(f"mpg-{manifest['model']['version']} is not signed (no {SIGNATURE_FILE} "
+                        f"in the registry); this device runs only versions signed by {trust}")
     # The device serves from the manifest less "packages" (web site, tarballs, report): the
     # signature over that part is the one that vouches for what runs here.
     core = {k: v for k, v in manifest.items() if k != "packages"}
@@ -124,7 +127,8 @@ def golden_error(bundle_dir: Path) -> tuple[float, float]:
     return float(err.max()), golden.tolerance
 
 
-def update(registry, pointer: Pointer, store: DeviceStore, trust: str | None) -> tuple[str | None, str]:
+def update(registry, pointer: Pointer, store: DeviceStore,
+           trust: str | None) -> tuple[str | None, str]:
     """Downloads, checks and switches to the pointer's version. Returns (previous, signature)."""
     staged = store.new_staging(pointer.name)
     try:

@@ -39,8 +39,8 @@ class HttpRegistry:
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
-            raise UserError(f"GET {self.where(rel)}: HTTP {exc.code} {exc.reason}"
-                            f"{' (is the prefix public-read?)' if exc.code == 403 else ''}") from None
+            hint = " (is the prefix public-read?)" if exc.code == 403 else ""
+            raise UserError(f"GET {self.where(rel)}: HTTP {exc.code} {exc.reason}{hint}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise UserError(f"cannot reach {self.where(rel)}: {reason}") from None
