@@ -211,6 +211,22 @@ def test_sign_cli_writes_the_signature_and_a_bad_key_is_one_line(tiny_bundle, ke
     assert "cannot read private key" in bad.stderr
 
 
+def test_publish_sign_key_publishes_a_signed_bundle(tiny_bundle, keys, tmp_path):
+    registry = tmp_path / "registry"
+    r = run_cli("publish", str(tiny_bundle), str(registry), "--sign-key", str(keys["trusted"]))
+    assert r.returncode == 0, r.stderr
+    published = next(registry.glob("mpg-*"))
+    assert signing.verify_bundle_signature(published, keys["trusted.pub"]).checked == (
+        signing.CORE, signing.FULL)
+
+
+def test_build_with_a_bad_sign_key_fails_before_training(tmp_path):
+    r = run_cli("build", "--out", str(tmp_path / "dist"), "--sign-key", str(tmp_path / "nokey"),
+                timeout=60)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "cannot read private key" in r.stderr
+    assert not (tmp_path / "dist").exists()
+
+
 # -- every target, on the built bundle (slow tier) -------------------------------------------
 CASES = ["good", "artifact byte flipped", "signature byte flipped", "re-signed by another key",
          "no signature"]
@@ -293,6 +309,10 @@ def test_without_a_key_every_target_says_the_bundle_is_unverified(cases, tmp_pat
                         "--bundle", str(cases["no signature"])], capture_output=True, text=True,
                        timeout=120, env=env_with())
     assert r.returncode == 0 and "signature: not checked" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "mpgpack.targets.edge.device", "predict",
+                        "--bundle", str(cases["no signature"])], input='{"cylinders": 4}\n',
+                       capture_output=True, text=True, timeout=120, env=env_with())
+    assert r.returncode == 3 and "mpg-edge: signature: not checked" in r.stderr
 
 
 def test_api_with_a_trusted_key_refuses_each_bad_bundle_on_reload_and_keeps_serving(
@@ -318,3 +338,36 @@ def test_api_with_a_trusted_key_refuses_each_bad_bundle_on_reload_and_keeps_serv
                 assert r.status_code == 409 and EXPECTED[case] in r.json()["error"], r.text
             assert client.get("/metadata").json()["model"]["version"] == version
             assert client.get("/metadata").json()["signature"].startswith("signature: OK")
+
+
+@pytest.mark.wheel
+def test_signed_tarball_installs_its_key_and_the_device_refuses_a_bad_signature(
+        cases, keys, tmp_path):
+    """`edge bundle --trust`: the tarball carries the signature and the key; install.sh puts the
+    key beside the bundle; the installed runner (no cryptography in its venv: openssl) checks
+    it at every start."""
+    from mpgpack.targets.edge import emulate
+    bundle = tmp_path / "signed" / cases["good"].name
+    shutil.copytree(cases["good"], bundle, ignore=shutil.ignore_patterns("*.tar.gz"))
+    wrong = run_cli("edge", "bundle", "--bundle", str(bundle), "--arch", "x86_64",
+                    "--trust", str(keys["other.pub"]), timeout=900)
+    assert wrong.returncode == 1 and "is signed by another key" in wrong.stderr
+    packed = run_cli("edge", "bundle", "--bundle", str(bundle), "--arch", "x86_64",
+                     "--trust", str(keys["trusted.pub"]), timeout=900)
+    assert packed.returncode == 0, packed.stderr
+    entry = json.loads((bundle / "manifest.json").read_text())["packages"]["edge_x86_64"]
+    top = emulate.unpack(bundle / entry["path"], tmp_path)
+    prefix = tmp_path / "opt"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    installed = subprocess.run(["sh", str(top / "install.sh"), "--prefix", str(prefix),
+                                "--no-link"], capture_output=True, text=True, timeout=600,
+                               env={**env, "PYTHON": sys.executable, "PIP_NO_INDEX": "1"})
+    assert installed.returncode == 0, installed.stderr
+    assert "signature: OK" in installed.stdout and "checked with openssl" in installed.stdout
+    assert (prefix / "trust.pub").read_bytes() == keys["trusted.pub"].read_bytes()
+
+    flip_signature_byte(prefix / "bundle")
+    run = subprocess.run([str(prefix / "venv" / "bin" / "mpg-edge"), "predict"],
+                         input='{"cylinders": 4}\n', capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert run.returncode == 1 and run.stdout == "" and "bad signature" in run.stderr

@@ -302,13 +302,17 @@ def _verify_with_openssl(_pem: bytes, path: Path, data: bytes, signature: bytes)
         data_file, sig_file = Path(tmp) / "payload", Path(tmp) / "signature"
         data_file.write_bytes(data)
         sig_file.write_bytes(signature)
-        proc = subprocess.run([openssl, "pkeyutl", "-verify", "-pubin", "-inkey", str(path),
-                               "-rawin", "-in", str(data_file), "-sigfile", str(sig_file)],
-                              capture_output=True, text=True)
+        try:
+            proc = subprocess.run([openssl, "pkeyutl", "-verify", "-pubin", "-inkey", str(path),
+                                   "-rawin", "-in", str(data_file), "-sigfile", str(sig_file)],
+                                  capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise UserError(f"cannot check the bundle's signature: cannot run {openssl}: "
+                            f"{exc}") from None
     if proc.returncode == 0 and "Signature Verified Successfully" in proc.stdout:
         return True
     if "Signature Verification Failure" in proc.stdout + proc.stderr:
-        return False
+        return False             # (OpenSSL 3.5, on trixie, adds an error line on stderr)
     detail = (proc.stderr.strip().splitlines() or ["no output"])[0]
     if "rawin" in proc.stderr:
         raise UserError(f"cannot check the bundle's signature: {openssl} is older than OpenSSL "

@@ -7,11 +7,11 @@ from pathlib import Path
 
 
 def _build(args) -> int:
-    from mpgpack.export.build import build_bundle, summary
     key = None
     if args.sign_key:                      # a bad key fails now, not after a minute of training
         from mpgpack.core.signing import load_private_key
         key = load_private_key(args.sign_key)
+    from mpgpack.export.build import build_bundle, summary
     if args.data and args.data.startswith("s3://"):
         import tempfile
         from mpgpack.storage.s3 import download_data

@@ -238,15 +238,12 @@ def cmd_predict(args) -> int:
     from mpgpack.core.schema import Schema
     fmt = _format_of(args.input, args.format)
     bundle, runner = open_model(bundle_arg(args), args.trust)
-    if args.trust is None and not args.quiet:
-        from mpgpack.core.signing import UNVERIFIED
-        print(f"mpg-edge: {UNVERIFIED}", file=sys.stderr)
     schema = Schema.from_manifest(bundle.manifest)
-    log = _prediction_log(args.prediction_log, bundle, args.input)
     try:
         fd = os.open(args.input, os.O_RDONLY) if args.input else sys.stdin.fileno()
     except OSError as exc:
         raise UserError(f"cannot read --input {args.input}: {exc.strerror}") from None
+    log = _prediction_log(args.prediction_log, bundle, args.input)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         stats = predict_stream(runner, schema, fd, out, sys.stderr, fmt,
@@ -256,6 +253,9 @@ def cmd_predict(args) -> int:
             out.close()
         if log:
             log.close()
+    if args.trust is None and not args.quiet:     # beside the summary: an error stays one line
+        from mpgpack.core.signing import UNVERIFIED
+        print(f"mpg-edge: {UNVERIFIED}", file=sys.stderr)
     if not args.quiet or stats.bad:
         _summary(stats, sys.stderr)
     return EXIT_ROWS_FAILED if stats.bad else EXIT_OK
