@@ -31,7 +31,7 @@ from tests.helpers import run_cli
 FEATURES = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year",
             "origin"]
 TOP_FILES = {"README.md", "SHA256SUMS", "TARGET", "install.sh", "mpg-edge.path",
-             "mpg-edge.service", "bundle/golden.json", "bundle/manifest.json",
+             "mpg-edge.service", "mpg-edge-follow.service", "mpg-edge-follow.timer", "bundle/golden.json", "bundle/manifest.json",
              "bundle/model.tflite"}
 # Any attempt to reach the network during an "offline" install fails fast on this dead proxy.
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",

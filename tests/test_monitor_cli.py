@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from mpgpack.targets.monitor.predlog import PredictionLog
+from mpgpack.core.predlog import PredictionLog
 from tests.helpers import run_cli
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from mpgpack.targets.monitor import stats as st
-from mpgpack.targets.monitor.drift import DriftMonitor
+from mpgpack.core import drift_stats as st
+from mpgpack.core.drift import DriftMonitor
 
 WINDOW = 500
 WEIGHT, ORIGIN, HORSEPOWER = 3, 6, 2

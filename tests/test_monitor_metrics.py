@@ -5,7 +5,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mpgpack.targets.monitor.drift import DriftMonitor
+from mpgpack.core.drift import DriftMonitor
 from mpgpack.targets.monitor.metrics import MonitorMetrics
 
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from mpgpack.targets.monitor.predlog import PredictionLog, rotated_files
+from mpgpack.core.predlog import PredictionLog, rotated_files
 
 NAMES = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year", "origin"]
 CAR = [4, 97, np.nan, 2130, 14.5, 70, 3]

@@ -18,7 +18,7 @@ from mpgpack.targets.api.reload_sync import ReloadBroadcast
 from mpgpack.targets.api.serving import Served, load_served, resolve_source
 from mpgpack.targets.api.settings import ApiSettings
 from mpgpack.targets.monitor.metrics import MonitorMetrics
-from mpgpack.targets.monitor.predlog import PredictionLog
+from mpgpack.core.predlog import PredictionLog
 from mpgpack.targets.monitor.slot import ModelSlot, install_reload_signal
 
 log = logging.getLogger("mpgpack.api")

@@ -22,8 +22,8 @@ from mpgpack.targets.api.routes import endpoint_list
 from mpgpack.targets.api.schema import RequestModels
 from mpgpack.targets.api.settings import ApiSettings
 from mpgpack.core.bundle import Bundle, CURRENT_POINTER, open_bundle, resolve_bundle_path
+from mpgpack.core.drift import DriftMonitor
 from mpgpack.core.signing import trust_line
-from mpgpack.targets.monitor.drift import DriftMonitor
 
 @dataclass(frozen=True)
 class Served:

@@ -16,7 +16,7 @@ from pathlib import Path
 from mpgpack.core.errors import UserError
 from mpgpack.targets.api.body import DEFAULT_MAX_BODY_BYTES
 from mpgpack.targets.api.schema import DEFAULT_MAX_BATCH
-from mpgpack.targets.monitor.drift import DEFAULT_WINDOW
+from mpgpack.core.drift_defaults import DEFAULT_WINDOW
 from mpgpack.targets.monitor.slot import ADMIN_TOKEN_ENV
 
 SETTINGS_ENV = "MPGPACK_API_SETTINGS"              # JSON of ApiSettings, for the workers

@@ -4,6 +4,8 @@
     mpg-edge predict < cars.jsonl > predictions.jsonl       # JSON lines on stdin/stdout
     mpg-edge verify                                          # sha256s + golden vectors
     mpg-edge drain INBOX OUTBOX                              # what the systemd unit runs
+    mpg-edge follow URL --prefix DIR                         # stay on the registry's version
+    mpg-edge rollback | status --prefix DIR                  # the previous version; the state
 
 Exit codes: 0 every row predicted; 3 some rows were bad (each reported on stderr with its line
 number and skipped); 1 the run could not start (bad bundle, tampered model, bad header); 2 usage.
@@ -36,6 +38,14 @@ def default_bundle() -> str | None:
         return os.environ[BUNDLE_ENV]
     beside = Path(sys.prefix).parent / "bundle"
     return str(beside) if (beside / "manifest.json").is_file() else None
+
+
+def bundle_arg(args) -> str | None:
+    """--prefix DIR: the version DIR/current names (kept by `mpg-edge follow`); else --bundle."""
+    if getattr(args, "prefix", None):
+        from mpgpack.targets.edge.device_store import DeviceStore
+        return str(DeviceStore(args.prefix).serving_path())
+    return args.bundle
 
 
 def default_trust() -> str | None:
@@ -156,8 +166,9 @@ class Stats:
         return time.perf_counter() - self.started
 
 
-def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
-    """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`."""
+def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None) -> Stats:
+    """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`.
+    observe(X, y, seconds), when given, sees every predicted chunk (the prediction log)."""
     from mpgpack.targets.edge.rows import (CsvParser, JsonLinesParser, WarningCounts,
                                            count_outside_training)
     stats, warnings = Stats(), WarningCounts()
@@ -177,7 +188,11 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
             err.write(f"line {line}: {message}\n")
         stats.bad += len(chunk.errors)
         if len(chunk.X):
-            mpg = runner.predict(chunk.X).astype(str)       # shortest text that round-trips
+            started = time.perf_counter()
+            y = runner.predict(chunk.X)
+            if observe is not None:
+                observe(chunk.X, y, time.perf_counter() - started)
+            mpg = y.astype(str)                              # shortest text that round-trips
             count_outside_training(schema, chunk.X, chunk.lines, warnings)
             if fmt == "jsonl":
                 out.write("".join(f'{{"line": {n}, "mpg": {v}}}\n'
@@ -222,18 +237,22 @@ def cmd_predict(args) -> int:
     from mpgpack.core.errors import UserError
     from mpgpack.core.schema import Schema
     fmt = _format_of(args.input, args.format)
-    bundle, runner = open_model(args.bundle, args.trust)
+    bundle, runner = open_model(bundle_arg(args), args.trust)
     schema = Schema.from_manifest(bundle.manifest)
     try:
         fd = os.open(args.input, os.O_RDONLY) if args.input else sys.stdin.fileno()
     except OSError as exc:
         raise UserError(f"cannot read --input {args.input}: {exc.strerror}") from None
+    log = _prediction_log(args.prediction_log, bundle, args.input)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        stats = predict_stream(runner, schema, fd, out, sys.stderr, fmt)
+        stats = predict_stream(runner, schema, fd, out, sys.stderr, fmt,
+                               observe=log and log.observe)
     finally:
         if args.output:
             out.close()
+        if log:
+            log.close()
     if args.trust is None and not args.quiet:     # beside the summary: an error stays one line
         from mpgpack.core.signing import UNVERIFIED
         print(f"mpg-edge: {UNVERIFIED}", file=sys.stderr)
@@ -242,12 +261,33 @@ def cmd_predict(args) -> int:
     return EXIT_ROWS_FAILED if stats.bad else EXIT_OK
 
 
+def _prediction_log(path: str | None, bundle, source: str | None):
+    """The API's prediction log (core.predlog) for `predict --prediction-log`, or None."""
+    if not path:
+        return None
+    from mpgpack.core.predlog import PredictionLog
+    request_id = f"mpg-edge:{Path(source).name if source else 'stdin'}"   # the API: one per request
+
+    class EdgeLog(PredictionLog):
+        def observe(self, X, y, seconds: float) -> None:
+            self.record(X, y, bundle.version, request_id, seconds * 1000.0)
+
+        def close(self, timeout: float = 5.0) -> None:
+            super().close(timeout)
+            if self.dropped:
+                sys.stderr.write(f"mpg-edge: prediction log {self.path}: {self.dropped} "
+                                 f"record(s) not written ({self.last_error})\n")
+
+    return EdgeLog(path, [f["name"] for f in bundle.features])
+
+
 def cmd_verify(args) -> int:
     import platform
     import numpy as np
     from mpgpack.core.bundle import open_bundle
     from mpgpack.core.signing import trust_line
-    bundle = open_bundle(args.bundle if args.bundle is not None else default_bundle())
+    chosen = bundle_arg(args)
+    bundle = open_bundle(chosen if chosen is not None else default_bundle())
     signature = trust_line(bundle.path, args.trust, bundle.manifest)   # raises if refused
     checked = bundle.verify(EDGE_ARTIFACTS)
     code = _verify_installed_code()
@@ -303,7 +343,7 @@ def cmd_drain(args) -> int:
     from mpgpack.core.schema import Schema
     inbox, outbox = Path(args.inbox), Path(args.outbox)
     outbox.mkdir(parents=True, exist_ok=True)
-    bundle, runner = open_model(args.bundle)
+    bundle, runner = open_model(bundle_arg(args))
     schema = Schema.from_manifest(bundle.manifest)
     status = EXIT_OK
     for src in sorted(p for p in inbox.iterdir() if p.is_file()):
@@ -344,6 +384,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     bundle_help = (f"bundle folder (default: ${BUNDLE_ENV}, else the bundle installed beside "
                    f"this venv, else ./dist)")
+    prefix_help = ("the device's model folder kept by `mpg-edge follow` (serve what its "
+                   "`current` names; default for follow, rollback, status: $MPG_EDGE_PREFIX, "
+                   "else /var/lib/mpg-edge/model)")
     trust_help = (f"refuse a bundle not signed by this Ed25519 public key (default: "
                   f"${TRUST_ENV}, else the trust.pub installed beside this venv, else the "
                   f"signature is not checked)")
@@ -362,6 +405,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="input format (default: from the --input suffix; stdin: jsonl)")
     p.add_argument("--bundle", help=bundle_help)
     p.add_argument("--quiet", action="store_true", help="no summary line unless rows failed")
+    p.add_argument("--prefix", help=prefix_help)
+    p.add_argument("--prediction-log", metavar="PATH", help="append one JSON line per predicted "
+                   "car, as the API writes (read by `mpg-edge status` and `mpgpack monitor`)")
     p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_predict)
 
@@ -371,6 +417,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "predict the golden vectors and print the max abs error against the "
                        "reference. Exit 0 only if everything matches and is within tolerance.")
     p.add_argument("--bundle", help=bundle_help)
+    p.add_argument("--prefix", help=prefix_help)
     p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_verify)
 
@@ -379,7 +426,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("inbox")
     p.add_argument("outbox")
     p.add_argument("--bundle", help=bundle_help)
+    p.add_argument("--prefix", help=prefix_help)
     p.set_defaults(run=cmd_drain)
+
+    from mpgpack.targets.edge import follow, status
+    follow.register(sub, prefix_help, default_trust())
+    status.register(sub, prefix_help)
     return parser
 
 

@@ -7,6 +7,7 @@ Python 3.13): the wheelhouse holds both Pythons' wheels and pip picks by tag.
       install.sh           venv + offline install from wheels/, then `mpg-edge verify`
       mpg-edge.path        systemd: start mpg-edge.service when the inbox holds a file
       mpg-edge.service     systemd: `mpg-edge drain INBOX OUTBOX`
+      mpg-edge-follow.*    systemd: a timer running `mpg-edge follow REGISTRY --once`
       TARGET               the machine and Pythons the wheels are for ("aarch64 cp311 cp313")
       trust.pub            with `--trust KEY.pub`: the public key install.sh puts beside the
                            bundle; the device then refuses a bundle not signed by it
@@ -138,7 +139,8 @@ def _stage(bundle_dir: Path, arch: str, wheel_sets: list[Path], pins: list[str],
         for whl in sorted(wheels.glob("*.whl")):
             shutil.copy2(whl, top / "wheels" / whl.name)
     build_runner_wheel(top / "wheels", __version__, pins)
-    for name in ("install.sh", "mpg-edge.service", "mpg-edge.path"):
+    for name in ("install.sh", "mpg-edge.service", "mpg-edge.path", "mpg-edge-follow.service",
+                 "mpg-edge-follow.timer"):
         shutil.copy2(DEVICE_FILES / name, top / name)
     shutil.copy2(README, top / "README.md")
     (top / "TARGET").write_text(" ".join([arch, *map(python_abi, PYTHON_VERSIONS)]) + "\n")

@@ -26,11 +26,19 @@ RUNTIME_FILES = [
     "mpgpack/core/runtimes.py",
     "mpgpack/core/rows.py",
     "mpgpack/core/schema.py",
+    "mpgpack/core/predlog.py",         # mpg-edge predict --prediction-log, status
+    "mpgpack/core/drift.py",           # mpg-edge status
+    "mpgpack/core/drift_stats.py",
+    "mpgpack/core/drift_defaults.py",
     "mpgpack/core/signing.py",      # checks signatures with the openssl CLI on the device
     "mpgpack/targets/__init__.py",
     "mpgpack/targets/edge/__init__.py",
     "mpgpack/targets/edge/device.py",
     "mpgpack/targets/edge/rows.py",
+    "mpgpack/targets/edge/follow.py",
+    "mpgpack/targets/edge/device_store.py",
+    "mpgpack/targets/edge/registry_source.py",
+    "mpgpack/targets/edge/status.py",
 ]
 ENTRY_POINT = "mpg-edge = mpgpack.targets.edge.device:main"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)     # zip timestamps: the same sources give the same wheel

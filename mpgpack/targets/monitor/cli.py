@@ -7,55 +7,13 @@ from pathlib import Path
 from mpgpack.targets.monitor import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
 
 
-def read_log(paths: list[Path], feature_names: list[str]) -> tuple[list, list[str], list[str]]:
-    """Records (time, version, row) from every file (and its rotated backups), oldest first.
-
-    Returns (records, files read, notes); a malformed line is skipped and counted in a note.
-    """
-    import json
-    import math
-
-    from mpgpack.core.errors import UserError
-    from mpgpack.targets.monitor.predlog import rotated_files
-
-    files: list[Path] = []
-    for p in paths:
-        found = rotated_files(p)
-        if not found:
-            raise UserError(f"prediction log {p} does not exist (nor any {p.name}.N backup)")
-        files += [f for f in found if f not in files]
-    records, bad, notes, first_bad = [], 0, [], None
-    for f in files:
-        try:
-            text = f.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise UserError(f"cannot read prediction log {f}: {exc.strerror}") from None
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                inputs = rec["inputs"]
-                row = [math.nan if inputs[n] is None else float(inputs[n]) for n in feature_names]
-                records.append((str(rec.get("time", "")), rec.get("model_version"), row))
-            except (ValueError, KeyError, TypeError):
-                bad += 1
-                first_bad = first_bad or f"{f}:{lineno}"
-    if bad:
-        notes.append(f"{bad} malformed line(s) skipped (first at {first_bad})")
-    if not records:
-        raise UserError(f"no prediction records in {', '.join(map(str, files))}"
-                        + (f" ({notes[0]})" if notes else ""))
-    records.sort(key=lambda r: r[0])   # ISO-8601 UTC times sort as text; stable within a file
-    return records, [str(f) for f in files], notes
-
-
 def _monitor(args) -> int:
     import numpy as np
 
     from mpgpack.core.errors import UserError
     from mpgpack.core.bundle import open_bundle
-    from mpgpack.targets.monitor.drift import DriftMonitor
+    from mpgpack.core.drift import DriftMonitor
+    from mpgpack.core.predlog import read_log
     from mpgpack.targets.monitor.report import format_table, render_html
 
     if args.window < 1 or args.min_count < 1:

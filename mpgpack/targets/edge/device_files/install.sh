@@ -6,6 +6,7 @@
 #   sudo ./install.sh                   # into /opt/mpg-edge, command /usr/local/bin/mpg-edge
 #   ./install.sh --prefix ~/mpg-edge    # no root needed (no command link, no service)
 #   sudo ./install.sh --service         # also the systemd units (folders in /var/lib/mpg-edge)
+#   sudo ./install.sh --registry URL    # --service, and follow the model registry at URL
 #
 # Needs only the Python of Raspberry Pi OS 12 (3.11) or 13 (3.13) itself (TARGET lists the
 # Pythons and machine this tarball's wheels are for): the venv is made without pip and pip runs
@@ -19,13 +20,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PREFIX=/opt/mpg-edge
 LINK=/usr/local/bin/mpg-edge
 SERVICE=0
+REGISTRY=""
 while [ $# -gt 0 ]; do
   case $1 in
     --prefix) PREFIX=${2:?--prefix needs a folder}; shift 2 ;;
     --prefix=*) PREFIX=${1#*=}; shift ;;
     --no-link) LINK=""; shift ;;
     --service) SERVICE=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --registry) REGISTRY=${2:?--registry needs a URL}; SERVICE=1; shift 2 ;;
+    --registry=*) REGISTRY=${1#*=}; SERVICE=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,7 +79,8 @@ say "copying the model bundle to $PREFIX/bundle"
 rm -rf "$PREFIX/bundle.new" "$PREFIX/share"
 cp -R "$HERE/bundle" "$PREFIX/bundle.new"
 rm -rf "$PREFIX/bundle" && mv "$PREFIX/bundle.new" "$PREFIX/bundle"
-mkdir -p "$PREFIX/share" && cp README.md mpg-edge.service mpg-edge.path TARGET "$PREFIX/share/"
+mkdir -p "$PREFIX/share" && cp README.md mpg-edge.service mpg-edge.path mpg-edge-follow.service \
+  mpg-edge-follow.timer TARGET "$PREFIX/share/"
 # The public key bundles must be signed by (only when the tarball carries one; a key installed
 # before stays: the device keeps trusting it, so an unsigned tarball then fails verify below).
 if [ -f trust.pub ]; then
@@ -97,11 +102,28 @@ if [ "$SERVICE" = 1 ]; then
   [ "$(id -u)" = 0 ] || die "--service needs root (sudo ./install.sh --service)"
   id mpg-edge >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin mpg-edge
   install -d -o mpg-edge -g mpg-edge -m 2775 /var/lib/mpg-edge/incoming /var/lib/mpg-edge/inbox /var/lib/mpg-edge/outbox
-  for unit in mpg-edge.service mpg-edge.path; do
-    sed "s|@PREFIX@|$PREFIX|g" "$HERE/$unit" > "/etc/systemd/system/$unit"
+  # Following a registry: the model lives in /var/lib/mpg-edge/model (versions/, current),
+  # first filled from this tarball's bundle with the same checks as every update.
+  MODEL=/var/lib/mpg-edge/model SERVE="--bundle $PREFIX/bundle"
+  if [ -n "$REGISTRY" ]; then
+    install -d -o mpg-edge -g mpg-edge -m 755 "$MODEL"
+    runuser -u mpg-edge -- "$PREFIX/venv/bin/mpg-edge" follow "$PREFIX/bundle" --once --prefix "$MODEL" \
+      || die "could not install the bundle into $MODEL (see above)"
+    SERVE="--prefix $MODEL"
+  fi
+  for unit in mpg-edge.service mpg-edge.path mpg-edge-follow.service mpg-edge-follow.timer; do
+    sed "s|@PREFIX@|$PREFIX|g; s|--bundle $PREFIX/bundle|$SERVE|" "$HERE/$unit" > "/etc/systemd/system/$unit"
   done
   systemctl daemon-reload
   systemctl enable --now mpg-edge.path
+  if [ -n "$REGISTRY" ]; then
+    install -d -m 755 /etc/mpg-edge
+    printf 'MPG_EDGE_REGISTRY=%s\n' "$REGISTRY" > /etc/mpg-edge/follow.env
+    systemctl enable --now mpg-edge-follow.timer
+    say "following $REGISTRY every 15 min: mpg-edge status --prefix $MODEL"
+  else
+    say "mpg-edge-follow.timer installed, not enabled: to follow a registry, rerun with --registry URL"
+  fi
   say "service on: write a file in /var/lib/mpg-edge/incoming, mv it into inbox/; results in outbox/"
 fi
 say "done: $COMMAND predict --input cars.csv"

@@ -1,6 +1,6 @@
 """The few distribution functions drift detection needs, in numpy + math (no scipy at runtime).
 
-Each one is cross-checked against scipy in tests/test_monitor_drift.py.
+Each one is cross-checked against scipy in tests/test_monitor_drift.py. Used by core.drift.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ term is heavier-tailed than Pearson's X².) The threshold shrinks as the window 
 tests/test_monitor_drift.py replays windows sampled from the real data file and measures the
 false-alarm rate and the detection rate of shifted traffic.
 
-Stdlib + numpy only: this runs inside the API.
+Stdlib + numpy only: this runs inside the API and on the edge device (`mpg-edge status`).
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ import threading
 
 import numpy as np
 
-from mpgpack.targets.monitor import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
-from mpgpack.targets.monitor.stats import chi2_homogeneity, fisher_exact, ks_2samp, psi
+from mpgpack.core.drift_defaults import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
+from mpgpack.core.drift_stats import chi2_homogeneity, fisher_exact, ks_2samp, psi
 
 DEFAULT_FAMILY_ALPHA = 0.05
 PSI_EPS = 1e-4
