@@ -341,7 +341,8 @@ def test_grpc_metrics_and_reload_under_grpc_load(server, bundle_dir):
     assert 'status="500"' not in metrics
 
 
-def test_report_max_abs_error():
+def test_report_max_abs_error(bundle_dir):
+    # After the client tests above (same module, same tier: they need the bundle too).
     print("\nmax abs error vs golden outputs per path: " +
           ", ".join(f"{k} {v:.2e}" for k, v in sorted(MAX_ABS_ERROR.items())))
     assert set(MAX_ABS_ERROR) == {"http-json", "http-binary", "http-default", "grpc"}
