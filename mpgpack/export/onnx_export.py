@@ -21,5 +21,11 @@ def export_onnx(pipeline: Pipeline, path: Path, version: str) -> Path:
         target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3},
     )
     onx.doc_string = f"Auto MPG regressor, mpgpack model version {version}"
+    # skl2onnx lists the opset domains in set order, which changes with the process's string
+    # hash seed: sort them so the same pipeline always gives the same bytes (and sha256).
+    opsets = sorted(((o.domain, o.version) for o in onx.opset_import))
+    del onx.opset_import[:]
+    for domain, version_ in opsets:
+        onx.opset_import.add(domain=domain, version=version_)
     path.write_bytes(onx.SerializeToString())
     return path
