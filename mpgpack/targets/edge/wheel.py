@@ -28,6 +28,7 @@ RUNTIME_FILES = [
     "mpgpack/targets/__init__.py",
     "mpgpack/targets/edge/__init__.py",
     "mpgpack/targets/edge/device.py",
+    "mpgpack/targets/edge/records.py",
     "mpgpack/targets/edge/rows.py",
 ]
 ENTRY_POINT = "mpg-edge = mpgpack.targets.edge.device:main"

@@ -1,0 +1,240 @@
+"""Input text for the edge runner: bytes -> lines -> records, each with its first line number.
+
+`LineReader` turns a file descriptor into blocks of decoded lines: any line ending (LF, CRLF,
+CR alone), a UTF-8 BOM dropped, a line that is not UTF-8 or is longer than `RECORD_LIMIT`
+marked bad (its bytes are never held beyond the limit). `CsvRecords` groups those lines into
+CSV records the way Python's csv module reads them (a quoted field may span lines), and hands
+on only complete records, so a record never splits between chunks and its prediction stays
+beside it. JSON lines are one record per line.
+
+A record that cannot be read (over the limit, not UTF-8, a quote never closed, not CSV) is an
+error for the line its record starts on; reading then resumes on the line after that one, so
+one bad quote costs its own record, not the rest of the file. Standard library only.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass, field
+
+BLOCK_BYTES = 1 << 20               # read size: ~25,000 CSV rows per chunk
+RECORD_LIMIT = 64 * 1024            # characters one record (or JSON line) may hold
+BOM = b"\xef\xbb\xbf"
+TOO_LONG = f"longer than {RECORD_LIMIT} characters (the most one row may hold); skipped"
+UNTERMINATED = ("a quoted field opened on this line is never closed (unterminated '\"'); "
+                "reading resumes on the next line")
+_SURROGATE = re.compile("[\udc80-\udcff]")      # an undecodable byte, kept by surrogateescape
+
+
+@dataclass
+class Lines:
+    """Consecutive lines of the input, without their line endings."""
+    first: int                                          # line number of lines[0]
+    lines: list[str]
+    bad: dict[int, str] = field(default_factory=dict)   # index -> why the line is unusable
+
+
+@dataclass
+class Records:
+    """Complete records of one chunk, in input order."""
+    nums: list[int]                     # the line number each record starts on
+    raw: list[str]                      # each record's text (its lines joined by "\n")
+    # each record's fields; None when every record is one line without quotes (split on ",")
+    fields: list[list[str]] | None
+    errors: list[tuple[int, str]]       # (line number, message) for records that were refused
+    spans: dict[int, int] = field(default_factory=dict)   # index -> last line, multi-line only
+
+
+# -- bytes -> lines -------------------------------------------------------------------------
+class LineReader:
+    """Yields `Lines` blocks as the input arrives (os.read returns what is there, so a pipe fed
+    one line at a time gets each line at once). Memory: one block plus at most one
+    over-long line's first 4 x RECORD_LIMIT bytes (a character is at most 4 bytes)."""
+
+    def __init__(self, fd: int, block_bytes: int = BLOCK_BYTES, limit: int = RECORD_LIMIT):
+        self.fd, self.block_bytes, self.limit = fd, block_bytes, limit
+        self.next_line = 1
+        self._dropping = False          # the last line of the tail grew too long: discarded
+
+    def __iter__(self):
+        tail, started = b"", False
+        while True:
+            data = os.read(self.fd, self.block_bytes)
+            buf, eof = tail + data, not data
+            if not started:
+                if not eof and len(buf) < len(BOM) and BOM.startswith(buf):
+                    tail = buf                  # a BOM split across reads: wait for the rest
+                    continue
+                buf, started = buf[len(BOM):] if buf.startswith(BOM) else buf, True
+            cut = len(buf) if eof else _last_line_end(buf)
+            block, tail = self._lines(buf[:cut], eof), buf[cut:]
+            if len(tail) > 4 * self.limit:      # surely over the limit: keep no more of it
+                tail, self._dropping = (b"\r" if tail.endswith(b"\r") else b""), True
+            if block.lines:
+                yield block
+            if eof:
+                return
+
+    def _lines(self, raw: bytes, eof: bool) -> Lines:
+        block = Lines(self.next_line, [])
+        if not raw:
+            if self._dropping and eof:          # the file ended inside the over-long line
+                block.lines, block.bad[0] = [""], TOO_LONG
+            return self._advance(block)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="surrogateescape")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        block.lines = (text[:-1] if text.endswith("\n") else text).split("\n")
+        if self._dropping:                      # the rest of a line already too long
+            block.lines[0], block.bad[0], self._dropping = "", TOO_LONG, False
+        for i, line in enumerate(block.lines):
+            if len(line) > self.limit:
+                block.lines[i], block.bad[i] = "", TOO_LONG
+            elif _SURROGATE.search(line):
+                block.bad[i] = _not_utf8(line)
+        return self._advance(block)
+
+    def _advance(self, block: Lines) -> Lines:
+        self.next_line += len(block.lines)
+        return block
+
+
+def _last_line_end(buf: bytes) -> int:
+    """Where the complete lines end: after the last LF or CR. A CR as the very last byte may be
+    the first half of a CRLF whose LF has not arrived yet, so it waits."""
+    search = buf[:-1] if buf.endswith(b"\r") else buf
+    return max(search.rfind(b"\n"), search.rfind(b"\r")) + 1
+
+
+def _not_utf8(line: str) -> str:
+    at = _SURROGATE.search(line)
+    byte = ord(at.group()) - 0xDC00
+    return f"not UTF-8 text (byte 0x{byte:02x} at column {at.start() + 1})"
+
+
+# -- lines -> records -----------------------------------------------------------------------
+def json_records(block: Lines) -> Records:
+    """JSON lines: a record per non-blank line; bad lines become errors."""
+    nums, raw, errors = [], [], []
+    for i, line in enumerate(block.lines):
+        if i in block.bad:
+            errors.append((block.first + i, block.bad[i]))
+        elif line.strip():
+            nums.append(block.first + i)
+            raw.append(line)
+    return Records(nums, raw, None, errors)
+
+
+class _Refused(Exception):
+    """Raised through csv.reader when a record reaches a line it must not hold."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+class _Feed:
+    """The lines csv.reader pulls, one at a time, counting each record's characters."""
+
+    def __init__(self, lines: list[str], bad: dict[int, str], limit: int):
+        self.lines, self.bad, self.limit = lines, bad, limit
+        self.pos = self.start = self.chars = 0
+        self.exhausted = False
+
+    def begin(self, at: int) -> None:
+        self.pos = self.start = at
+        self.chars, self.exhausted = -1, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            self.exhausted = True
+            raise StopIteration
+        i, line = self.pos, self.lines[self.pos]
+        self.pos += 1
+        self.chars += len(line) + 1                     # + the line break it spans
+        if self.bad.get(i) == TOO_LONG or self.chars > self.limit:
+            raise _Refused(TOO_LONG)
+        return line
+
+
+class CsvRecords:
+    """Lines -> complete CSV records. A record still open at the end of a block (a quoted
+    field running on) waits for the next block; at the end of the input it is an error."""
+
+    def __init__(self, limit: int = RECORD_LIMIT):
+        self.limit = limit
+        self._held = Lines(1, [])       # the start of a record that is not complete yet
+
+    def feed(self, block: Lines, eof: bool = False) -> Records:
+        held = self._held
+        if held.lines:
+            block = Lines(held.first, held.lines + block.lines,
+                          {**held.bad, **{len(held.lines) + i: m for i, m in block.bad.items()}})
+        self._held = Lines(block.first + len(block.lines), [])
+        if not any('"' in line for line in block.lines):
+            return _unquoted(block)
+        return self._quoted(block, eof)
+
+    def finish(self) -> Records:
+        """The end of the input: a record still open is unterminated."""
+        return self.feed(Lines(self._held.first + len(self._held.lines), []), eof=True)
+
+    def _quoted(self, block: Lines, eof: bool) -> Records:
+        out = Records([], [], [], [])
+        feed = _Feed(block.lines, block.bad, self.limit)
+        at, reader = 0, None
+        while at < len(block.lines):
+            feed.begin(at)
+            reader = reader or csv.reader(feed)     # a fresh one after an error
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except _Refused as exc:
+                out.errors.append((block.first + at, exc.message))
+                at, reader = at + 1, None
+                continue
+            except csv.Error as exc:
+                out.errors.append((block.first + at, f"not valid CSV ({exc})"))
+                at, reader = max(feed.pos, at + 1), None
+                continue
+            if feed.exhausted:                  # the record ran into the end of the lines
+                if not eof:
+                    self._held = Lines(block.first + at, block.lines[at:],
+                                       {i - at: m for i, m in block.bad.items() if i >= at})
+                    break
+                out.errors.append((block.first + at, UNTERMINATED))
+                at, reader = at + 1, None
+                continue
+            self._add(out, block, at, feed.pos, fields)
+            at = feed.pos
+        return out
+
+    @staticmethod
+    def _add(out: Records, block: Lines, start: int, end: int, fields: list[str]) -> None:
+        bad = next((block.bad[i] for i in range(start, end) if i in block.bad), None)
+        if bad is not None:
+            out.errors.append((block.first + start, bad))
+        elif fields:                            # a blank line holds no record
+            if end - start > 1:
+                out.spans[len(out.nums)] = block.first + end - 1
+            out.nums.append(block.first + start)
+            out.raw.append("\n".join(block.lines[start:end]))
+            out.fields.append(fields)
+
+
+def _unquoted(block: Lines) -> Records:
+    """A block without a quote: every line is a record (blank ones included; the parser skips
+    them), read by splitting on commas, as csv would."""
+    if not block.bad:
+        return Records(list(range(block.first, block.first + len(block.lines))), block.lines,
+                       None, [])
+    keep = [i for i in range(len(block.lines)) if i not in block.bad]
+    return Records([block.first + i for i in keep], [block.lines[i] for i in keep], None,
+                   [(block.first + i, m) for i, m in sorted(block.bad.items())])
