@@ -102,12 +102,13 @@ class Stats:
         return time.perf_counter() - self.started
 
 
-def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
-    """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`."""
+def predict_stream(runner, schema, fd: int, out, err, fmt: str, block_bytes: int | None = None) -> Stats:
+    """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`.
+    `block_bytes`: the read size (default ~1 MiB; the reader's tests make chunks tiny)."""
     from mpgpack.targets.edge.rows import WarningCounts, JsonLinesParser
     stats, warnings = Stats(), WarningCounts()
     parser = JsonLinesParser(schema) if fmt == "jsonl" else None
-    for records in _records(fd, fmt):
+    for records in _records(fd, fmt, block_bytes):
         if parser is None:                  # CSV: the first record is the header
             parser = _csv_header(schema, records, out, err)
             if parser is None:
@@ -134,14 +135,15 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str) -> Stats:
     return stats
 
 
-def _records(fd: int, fmt: str):
+def _records(fd: int, fmt: str, block_bytes: int | None):
     """The input as `Records` chunks: complete records only, with their first line numbers."""
-    from mpgpack.targets.edge.records import CsvRecords, LineReader, json_records
+    from mpgpack.targets.edge.records import BLOCK_BYTES, CsvRecords, LineReader, json_records
+    lines = LineReader(fd, block_bytes or BLOCK_BYTES)
     if fmt == "jsonl":
-        yield from map(json_records, LineReader(fd))
+        yield from map(json_records, lines)
         return
     csv_records = CsvRecords()
-    for block in LineReader(fd):
+    for block in lines:
         yield csv_records.feed(block)
     yield csv_records.finish()
 

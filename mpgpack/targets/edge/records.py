@@ -58,23 +58,27 @@ class LineReader:
         self._dropping = False          # the last line of the tail grew too long: discarded
 
     def __iter__(self):
-        tail, started = b"", False
+        head, tail = b"", bytearray()
         while True:
             data = os.read(self.fd, self.block_bytes)
-            buf, eof = tail + data, not data
-            if not started:
-                if not eof and len(buf) < len(BOM) and BOM.startswith(buf):
-                    tail = buf                  # a BOM split across reads: wait for the rest
-                    continue
-                buf, started = buf[len(BOM):] if buf.startswith(BOM) else buf, True
-            cut = len(buf) if eof else _last_line_end(buf)
-            block, tail = self._lines(buf[:cut], eof), buf[cut:]
-            if len(tail) > 4 * self.limit:      # surely over the limit: keep no more of it
-                tail, self._dropping = (b"\r" if tail.endswith(b"\r") else b""), True
-            if block.lines:
-                yield block
+            eof = not data
+            if head is not None:                # the first bytes: drop a BOM
+                head += data
+                if not eof and len(head) < len(BOM) and BOM.startswith(head):
+                    continue                    # a BOM split across reads: wait for the rest
+                data, head = head[len(BOM):] if head.startswith(BOM) else head, None
+            cut = _complete_end(tail, data, eof)
+            if cut == 0 and not eof:            # no line has ended yet: keep the bytes
+                tail += data
+            else:
+                buf = bytes(tail) + data
+                block, tail = self._lines(buf[:cut], eof), bytearray(buf[cut:])
+                if block.lines:
+                    yield block
             if eof:
                 return
+            if len(tail) > 4 * self.limit:      # surely over the limit: keep no more of it
+                tail, self._dropping = bytearray(b"\r" if tail.endswith(b"\r") else b""), True
 
     def _lines(self, raw: bytes, eof: bool) -> Lines:
         block = Lines(self.next_line, [])
@@ -103,11 +107,17 @@ class LineReader:
         return block
 
 
-def _last_line_end(buf: bytes) -> int:
-    """Where the complete lines end: after the last LF or CR. A CR as the very last byte may be
-    the first half of a CRLF whose LF has not arrived yet, so it waits."""
-    search = buf[:-1] if buf.endswith(b"\r") else buf
-    return max(search.rfind(b"\n"), search.rfind(b"\r")) + 1
+def _complete_end(tail: bytearray, data: bytes, eof: bool) -> int:
+    """Where the complete lines of tail + data end (0: none yet). `tail` holds no line end but
+    perhaps a last CR, so only `data` and that one byte are searched: a line arriving a byte at
+    a time costs linear time. A CR as the very last byte may be the first half of a CRLF whose
+    LF has not arrived yet, so it waits."""
+    if eof:
+        return len(tail) + len(data)
+    probe = bytes(tail[-1:]) + data
+    search = probe[:-1] if probe.endswith(b"\r") else probe
+    end = max(search.rfind(b"\n"), search.rfind(b"\r")) + 1
+    return len(tail) - len(tail[-1:]) + end if end else 0
 
 
 def _not_utf8(line: str) -> str:
