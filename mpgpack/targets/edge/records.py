@@ -201,25 +201,25 @@ class CsvRecords:
         at, reader = 0, None
         while at < len(block.lines):
             feed.begin(at)
-            reader = reader or csv.reader(feed)     # a fresh one after an error
+            # strict: a quote that closes a field must be followed by a comma or a line end,
+            # which catches most quotes left open (they close on a later row's quote)
+            reader = reader or csv.reader(feed, strict=True)    # a fresh one after an error
             try:
-                fields = next(reader)
+                fields, problem = next(reader), None
             except StopIteration:
                 break
             except _Refused as exc:
-                out.errors.append((block.first + at, exc.message))
-                at, reader = at + 1, None
-                continue
+                fields, problem = None, exc.message
             except csv.Error as exc:
-                out.errors.append((block.first + at, f"not valid CSV ({exc})"))
-                at, reader = max(feed.pos, at + 1), None
-                continue
+                fields, problem = None, f"not valid CSV ({exc})"
             if feed.exhausted:                  # the record ran into the end of the lines
                 if not eof:
                     self._held = Lines(block.first + at, block.lines[at:],
                                        {i - at: m for i, m in block.bad.items() if i >= at})
                     break
-                out.errors.append((block.first + at, UNTERMINATED))
+                problem = problem if fields is None and problem == TOO_LONG else UNTERMINATED
+            if problem is not None:             # its first line only: resume on the next
+                out.errors.append((block.first + at, problem))
                 at, reader = at + 1, None
                 continue
             self._add(out, block, at, feed.pos, fields)

@@ -75,13 +75,14 @@ class CsvParser:
         self._identity = self.index == list(range(len(schema.names))) and self.ncols == len(self.index)
 
     def parse(self, records: Records) -> Chunk:
-        plain = records.fields is None and self._parse_plain(records.raw, records.nums)
+        plain = records.fields is None and self._parse_plain(records)
         return plain or self._parse_general(records)
 
-    def _parse_plain(self, lines: list[str], nums: list[int]) -> Chunk | None:
+    def _parse_plain(self, records: Records) -> Chunk | None:
         """The fast path for the common file: the 7 features in order, plain numbers, '?' or
         empty for missing, no quotes, no blank or short lines. Returns None when the chunk is
         not that (then the general path finds and names each problem)."""
+        lines = records.raw
         if not self._identity or not lines:
             return None
         joined = ",".join(lines)
@@ -97,7 +98,7 @@ class CsvParser:
         except ValueError:
             return None
         X = np.array(values, dtype=np.float64).reshape(len(lines), width)
-        return _chunk(X, np.isnan(X), nums, lines, [], self.schema)
+        return _chunk(X, np.isnan(X), records.nums, lines, list(records.errors), self.schema)
 
     def _parse_general(self, records: Records) -> Chunk:
         errors = list(records.errors)
