@@ -14,6 +14,7 @@ one bad quote costs its own record, not the rest of the file. Standard library o
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -139,38 +140,7 @@ def json_records(block: Lines) -> Records:
     return Records(nums, raw, None, errors)
 
 
-class _Refused(Exception):
-    """Raised through csv.reader when a record reaches a line it must not hold."""
-
-    def __init__(self, message: str):
-        self.message = message
-
-
-class _Feed:
-    """The lines csv.reader pulls, one at a time, counting each record's characters."""
-
-    def __init__(self, lines: list[str], bad: dict[int, str], limit: int):
-        self.lines, self.bad, self.limit = lines, bad, limit
-        self.pos = self.start = self.chars = 0
-        self.exhausted = False
-
-    def begin(self, at: int) -> None:
-        self.pos = self.start = at
-        self.chars, self.exhausted = -1, False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        if self.pos >= len(self.lines):
-            self.exhausted = True
-            raise StopIteration
-        i, line = self.pos, self.lines[self.pos]
-        self.pos += 1
-        self.chars += len(line) + 1                     # + the line break it spans
-        if self.bad.get(i) == TOO_LONG or self.chars > self.limit:
-            raise _Refused(TOO_LONG)
-        return line
+_END_OF_DATA = "unexpected end of data"     # csv (strict): the input ended inside quotes
 
 
 class CsvRecords:
@@ -189,54 +159,67 @@ class CsvRecords:
         self._held = Lines(block.first + len(block.lines), [])
         if not any('"' in line for line in block.lines):
             return _unquoted(block)
-        return self._quoted(block, eof)
+        out, at = Records([], [], [], []), 0
+        while at is not None and at < len(block.lines):
+            at = self._read_from(block, at, out, eof)
+        return out
 
     def finish(self) -> Records:
         """The end of the input: a record still open is unterminated."""
         return self.feed(Lines(self._held.first + len(self._held.lines), []), eof=True)
 
-    def _quoted(self, block: Lines, eof: bool) -> Records:
-        out = Records([], [], [], [])
-        feed = _Feed(block.lines, block.bad, self.limit)
-        at, reader = 0, None
-        while at < len(block.lines):
-            feed.begin(at)
-            # strict: a quote that closes a field must be followed by a comma or a line end,
-            # which catches most quotes left open (they close on a later row's quote)
-            reader = reader or csv.reader(feed, strict=True)    # a fresh one after an error
+    def _read_from(self, block: Lines, at: int, out: Records, eof: bool) -> int | None:
+        """Reads records from line `at` on, with one csv reader (the C loop over the lines;
+        `line_num` says where each record ends). Returns where to resume after a record that
+        failed (its first line + 1), or None when the lines are used up."""
+        lines, start = block.lines, at
+        # strict: a quote that closes a field must be followed by a comma or a line end,
+        # which catches most quotes left open (they close on a later row's quote)
+        reader = csv.reader(itertools.islice(lines, at, None), strict=True)
+        while True:
             try:
                 fields, problem = next(reader), None
             except StopIteration:
-                break
-            except _Refused as exc:
-                fields, problem = None, exc.message
+                return None
             except csv.Error as exc:
-                fields, problem = None, f"not valid CSV ({exc})"
-            if feed.exhausted:                  # the record ran into the end of the lines
-                if not eof:
-                    self._held = Lines(block.first + at, block.lines[at:],
-                                       {i - at: m for i, m in block.bad.items() if i >= at})
-                    break
-                problem = problem if fields is None and problem == TOO_LONG else UNTERMINATED
+                fields, problem = None, str(exc)
+            end = at + reader.line_num
+            if self._too_long(block, start, end):
+                problem = TOO_LONG
+            elif problem is not None and problem.startswith(_END_OF_DATA) and end >= len(lines):
+                if not eof:                     # open at the end of the block: wait
+                    self._held = Lines(block.first + start, lines[start:],
+                                       {i - start: m for i, m in block.bad.items() if i >= start})
+                    return None
+                problem = UNTERMINATED
+            elif problem is not None:
+                problem = f"not valid CSV ({problem})"
             if problem is not None:             # its first line only: resume on the next
-                out.errors.append((block.first + at, problem))
-                at, reader = at + 1, None
-                continue
-            self._add(out, block, at, feed.pos, fields)
-            at = feed.pos
-        return out
+                out.errors.append((block.first + start, problem))
+                return start + 1
+            _add(out, block, start, end, fields)
+            start = end
 
-    @staticmethod
-    def _add(out: Records, block: Lines, start: int, end: int, fields: list[str]) -> None:
-        bad = next((block.bad[i] for i in range(start, end) if i in block.bad), None)
-        if bad is not None:
-            out.errors.append((block.first + start, bad))
-        elif fields:                            # a blank line holds no record
-            if end - start > 1:
-                out.spans[len(out.nums)] = block.first + end - 1
-            out.nums.append(block.first + start)
-            out.raw.append("\n".join(block.lines[start:end]))
-            out.fields.append(fields)
+    def _too_long(self, block: Lines, start: int, end: int) -> bool:
+        lines = block.lines
+        if block.bad and any(block.bad.get(i) == TOO_LONG for i in range(start, end)):
+            return True
+        if end - start == 1:
+            return len(lines[start]) > self.limit
+        return sum(map(len, lines[start:end])) + end - start - 1 > self.limit
+
+
+def _add(out: Records, block: Lines, start: int, end: int, fields: list[str]) -> None:
+    bad = block.bad and next((block.bad[i] for i in range(start, end) if i in block.bad), None)
+    if bad:
+        out.errors.append((block.first + start, bad))
+    elif fields:                                # a blank line holds no record
+        if end - start > 1:
+            out.spans[len(out.nums)] = block.first + end - 1
+        out.nums.append(block.first + start)
+        out.raw.append(block.lines[start] if end - start == 1 else
+                       "\n".join(block.lines[start:end]))
+        out.fields.append(fields)
 
 
 def _unquoted(block: Lines) -> Records:
