@@ -102,7 +102,8 @@ class Stats:
         return time.perf_counter() - self.started
 
 
-def predict_stream(runner, schema, fd: int, out, err, fmt: str, block_bytes: int | None = None) -> Stats:
+def predict_stream(runner, schema, fd: int, out, err, fmt: str,
+                   block_bytes: int | None = None) -> Stats:
     """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`.
     `block_bytes`: the read size (default ~1 MiB; the reader's tests make chunks tiny)."""
     from mpgpack.targets.edge.rows import WarningCounts, JsonLinesParser
