@@ -2,10 +2,11 @@
 
 The rules and their messages are the core's (`mpgpack.core.rows`, reading the manifest's
 feature schema; the runner never imports `train`): values breaking a rule are refused, values
-outside the training range are only counted and warned about. Parsing is vectorised per chunk
-of lines (numpy converts the whole chunk at once); only a chunk that holds a bad value is
-walked row by row to find and name it. Needs the standard library and numpy only: it runs on
-the device.
+outside the training range are only counted and warned about. The records come from
+`records.py` (complete CSV records or JSON lines, each with its first line number, and the
+ones that could not be read already reported). Parsing is vectorised per chunk (numpy converts
+the whole chunk at once); only a chunk that holds a bad value is walked row by row to find and
+name it. Needs the standard library and numpy only: it runs on the device.
 """
 from __future__ import annotations
 
