@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -167,7 +168,10 @@ class JsonLinesParser:
             missing.append([v is None for v in values])
             nums.append(n)
             raw.append(line)
-        X = np.array(rows, dtype=np.float64).reshape(-1, width)   # None -> NaN
+        try:
+            X = np.array(rows, dtype=np.float64).reshape(-1, width)   # None -> NaN
+        except OverflowError:       # an integer too big for a float: infinite, as 1e400 reads
+            X = np.array([[_as_float(v) for v in row] for row in rows]).reshape(-1, width)
         missing = np.array(missing, dtype=bool).reshape(-1, width)
         unreadable = np.zeros(X.shape, dtype=bool)
         for r, c in wrong_type:
@@ -179,14 +183,15 @@ class JsonLinesParser:
         """The line's values in feature order, or None (and an error) when it is not a car."""
         names, width = self.schema.names, len(self.schema)
         try:
-            # every number as a float: a 400-digit integer is then 1e400, refused as not
-            # finite, instead of an OverflowError when the row becomes a float array
-            obj = json.loads(line, parse_int=float)
+            obj = json.loads(line)
         except json.JSONDecodeError as exc:
             errors.append((n, f"not valid JSON ({exc.msg} at column {exc.colno})"))
             return None
         except RecursionError:
             errors.append((n, "not valid JSON here (nested too deep)"))
+            return None
+        except ValueError:                      # Python's int(): at most 4300 digits
+            errors.append((n, "not valid JSON here (a number with over 4300 digits)"))
             return None
         if isinstance(obj, dict):
             self.ignored_keys.update(k for k in obj if k not in names)
@@ -200,6 +205,15 @@ class JsonLinesParser:
         errors.append((n, f"expected a JSON object with the feature names as keys, "
                           f"or an array of {width} values in feature order"))
         return None
+
+
+def _as_float(value) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _json_text(value) -> str:
