@@ -88,19 +88,20 @@ class LineReader:
                 block.lines, block.bad[0] = [""], TOO_LONG
             return self._advance(block)
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("utf-8", errors="surrogateescape")
+            text, utf8 = raw.decode("utf-8"), True
+        except UnicodeDecodeError:              # keep the bytes (as lone surrogates) to say so
+            text, utf8 = raw.decode("utf-8", errors="surrogateescape"), False
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         block.lines = (text[:-1] if text.endswith("\n") else text).split("\n")
         if self._dropping:                      # the rest of a line already too long
             block.lines[0], block.bad[0], self._dropping = "", TOO_LONG, False
-        for i, line in enumerate(block.lines):
-            if len(line) > self.limit:
-                block.lines[i], block.bad[i] = "", TOO_LONG
-            elif _SURROGATE.search(line):
-                block.bad[i] = _not_utf8(line)
+        if not utf8 or len(text) > self.limit:  # else no line can be bad: skip the walk
+            for i, line in enumerate(block.lines):
+                if len(line) > self.limit:
+                    block.lines[i], block.bad[i] = "", TOO_LONG
+                elif not utf8 and _SURROGATE.search(line):
+                    block.bad[i] = _not_utf8(line)
         return self._advance(block)
 
     def _advance(self, block: Lines) -> Lines:
@@ -184,6 +185,14 @@ class CsvRecords:
             except csv.Error as exc:
                 fields, problem = None, str(exc)
             end = at + reader.line_num
+            if problem is None and end - start == 1 and not block.bad \
+                    and len(lines[start]) <= self.limit:    # the usual record, kept quickly
+                if fields:
+                    out.nums.append(block.first + start)
+                    out.raw.append(lines[start])
+                    out.fields.append(fields)
+                start = end
+                continue
             if self._too_long(block, start, end):
                 problem = TOO_LONG
             elif problem is not None and problem.startswith(_END_OF_DATA) and end >= len(lines):
