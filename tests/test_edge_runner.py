@@ -277,3 +277,179 @@ def test_spreadsheet_export_with_bom_and_crlf(bundle_dir, tmp_path):
     X = [[4, 97, 88, 2130, 14.5, 71, 3], [4, 97, np.nan, 2130, 14.5, 71, 3]]
     pred = np.array([l.rsplit(",", 1)[1] for l in out[1:]]).astype(np.float32)
     assert np.array_equal(pred, litert(bundle_dir, X))
+
+
+# -- hostile and careless input (issue 15): records, not lines; every failure a row report ---
+HEADER = ",".join(FEATURES) + ",name"
+CHEVY, DATSUN = [8, 307, 130, 3504, 12, 70, 1], [4, 97, 88, 2130, 14.5, 70, 3]
+
+
+def csv_rows(stdout: str) -> list[list[str]]:
+    import csv
+    import io
+    return list(csv.reader(io.StringIO(stdout)))[1:]
+
+
+def test_a_quoted_field_over_line_ends_keeps_every_prediction_beside_its_car(bundle_dir):
+    """The repro: a multi-line name shifted every later row (chevy got the datsun's mpg)."""
+    text = (HEADER + '\n4,97,88,2130,14.5,70,3,"multi\nline"\n8,307,130,3504,12,70,1,chevy\n'
+            '4,97,88,2130,14.5,70,3,datsun\n4,97,88,2130,14.5,70,9,typo\n')
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=text)
+    assert proc.returncode == 3, proc.stderr
+    rows = csv_rows(proc.stdout)
+    assert [r[7] for r in rows] == ["multi\nline", "chevy", "datsun"]
+    expected = litert(bundle_dir, [DATSUN, CHEVY, DATSUN])
+    assert np.array_equal(np.array([r[8] for r in rows]).astype(np.float32), expected)
+    assert sorted(error_lines(proc.stderr)) == [6]          # the true line, after the 2-line record
+    assert "predicted 3 of 4 rows" in proc.stderr
+
+
+@pytest.mark.parametrize("tail, bad_line", [
+    ('8,307,130,3504,12,70,1,"chevy\n', 3),                  # the last record: never closed
+    ('8,307,130,3504,12,70,1,"chevy', 3),                    # ... without a final line end
+])
+def test_an_unterminated_quote_is_reported_not_swallowed(bundle_dir, tail, bad_line):
+    text = HEADER + "\n4,97,88,2130,14.5,70,3,ok\n" + tail
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=text)
+    assert proc.returncode == 3, proc.stderr
+    errs = error_lines(proc.stderr)
+    assert sorted(errs) == [bad_line] and "never closed (unterminated '\"')" in errs[bad_line]
+    assert [r[7] for r in csv_rows(proc.stdout)] == ["ok"]
+
+
+def test_a_quote_left_open_mid_file_costs_its_own_record_only(bundle_dir):
+    """The open quote runs on until a later row's quote, where CSV breaks: that record is
+    reported at its first line and reading resumes on the next line."""
+    text = (HEADER + '\n8,307,130,3504,12,70,1,"chevy\n4,97,88,2130,14.5,70,3,datsun\n'
+            '4,97,88,2130,14.5,70,3,"toyota"\n4,97,88,2130,14.5,70,3,ok\n')
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=text)
+    assert proc.returncode == 3
+    errs = error_lines(proc.stderr)
+    assert sorted(errs) == [2] and "not valid CSV" in errs[2]
+    assert [r[7] for r in csv_rows(proc.stdout)] == ["datsun", "toyota", "ok"]
+
+
+def test_a_wrong_count_on_a_multi_line_record_names_its_span(bundle_dir):
+    text = HEADER + '\n4,97,88,2130,14.5,70,3,"multi\nline",extra\n' + GOOD + ",ok\n"
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=text)
+    errs = error_lines(proc.stderr)
+    assert proc.returncode == 3 and sorted(errs) == [2]
+    assert "found 9 (this record runs to line 3: a quoted field spans line ends" in errs[2]
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"])
+def test_any_line_ending_and_a_bom_with_multi_line_records(bundle_dir, tmp_path, eol):
+    src = tmp_path / "cars.csv"
+    body = [HEADER, '4,97,88,2130,14.5,70,3,"a' + eol + 'b"', "8,307,130,3504,12,70,1,chevy",
+            "", "4,97,88,2130,14.5,70,9,typo"]
+    src.write_bytes(b"\xef\xbb\xbf" + eol.join(body).encode() + eol.encode())
+    proc = mpg_edge("predict", "--input", str(src), "--bundle", str(bundle_dir))
+    assert proc.returncode == 3, proc.stderr
+    rows = csv_rows(proc.stdout)
+    assert [r[7] for r in rows] == ["a\nb", "chevy"]
+    assert np.array_equal(np.array([r[8] for r in rows]).astype(np.float32),
+                          litert(bundle_dir, [DATSUN, CHEVY]))
+    assert sorted(error_lines(proc.stderr)) == [6]
+
+
+def test_every_failure_is_a_row_report_and_the_run_goes_on(bundle_dir, tmp_path):
+    """Each of these was a traceback (exit 1, the chunk lost); now one line each, exit 3."""
+    src = tmp_path / "hostile.csv"
+    src.write_bytes("\n".join([
+        HEADER,
+        GOOD + ",ok-1",
+        "4,97," + "9" * 140_000 + ",2130,14.5,71,3,x",      # 3: over csv's 128 KiB field limit
+        GOOD + ',"' + "y" * 70_000 + '"',                  # 4: a quoted cell over 64 KiB
+        GOOD + ",caf\xe9".replace("\xe9", "") + "\udcff",  # 5: not UTF-8 (byte 0xff)
+        GOOD + ",ok-2",
+    ]).encode("utf-8", errors="surrogateescape") + b"\n")
+    proc = mpg_edge("predict", "--input", str(src), "--bundle", str(bundle_dir))
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    errs = error_lines(proc.stderr)
+    assert sorted(errs) == [3, 4, 5]
+    assert "longer than 65536 characters" in errs[3] and "longer than 65536" in errs[4]
+    assert "not UTF-8 text (byte 0xff at column 27)" in errs[5]
+    assert [r[7] for r in csv_rows(proc.stdout)] == ["ok-1", "ok-2"]
+
+
+def test_hostile_json_lines_are_row_reports(bundle_dir):
+    good = json.dumps([4, 97, 88, 2130, 14.5, 71, 3])
+    lines = [good,
+             "[4, 97, 88, 2130, 14.5, 71, -" + "9" * 400 + "]",       # 2: OverflowError before
+             "[" * 100_000 + "]" * 100_000,                            # 3: RecursionError before
+             "[" * 30_000 + "]" * 30_000,                              # 4: deep, under 64 KiB
+             '{"weight": ' + "1" * 5000 + "}",                         # 5: over int's digit limit
+             good]
+    proc = mpg_edge("predict", "--bundle", str(bundle_dir), stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert [json.loads(l)["line"] for l in proc.stdout.splitlines()] == [1, 6]
+    errs = error_lines(proc.stderr)
+    assert sorted(errs) == [2, 3, 4, 5]
+    assert "origin: -Infinity is not a finite number" in errs[2]
+    assert "longer than 65536 characters" in errs[3]
+    assert "nested too deep" in errs[4]
+    assert "a number with over 4300 digits" in errs[5]
+
+
+def test_cr_only_jsonl_and_a_pipe_fed_a_byte_at_a_time(bundle_dir):
+    """CR-only line ends in JSON lines; and the reader's chunks are records whatever the read
+    size (the unit test of the reader, in-process: every split of a CRLF, BOM and quote)."""
+    proc = mpg_edge("predict", "--bundle", str(bundle_dir),
+                    stdin="\r".join(json.dumps(c) for c in [DATSUN, CHEVY]) + "\r")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(l)["line"] for l in proc.stdout.splitlines()] == [1, 2]
+
+
+def test_records_are_the_same_whatever_the_read_size(tmp_path):
+    from mpgpack.targets.edge.records import CsvRecords, LineReader
+    data = (b"\xef\xbb\xbfa,b\r\n1,\"x\r\ny\"\r\n\r\n2,\"q \"\"z\"\"\"\r3,plain\n4,\"open")
+    src = tmp_path / "r.csv"
+    src.write_bytes(data)
+
+    def records(block: int):
+        import os
+        fd = os.open(src, os.O_RDONLY)
+        try:
+            splitter, got = CsvRecords(), []
+            for part in [*map(splitter.feed, LineReader(fd, block)), splitter.finish()]:
+                got += [(n, r) for n, r in zip(part.nums, part.raw) if r] + part.errors
+            return sorted(got, key=lambda x: x[0])
+        finally:
+            os.close(fd)
+
+    expected = records(1 << 20)
+    assert [n for n, _ in expected] == [1, 2, 5, 6, 7]
+    assert expected[1] == (2, '1,"x\ny"') and "never closed" in expected[4][1]
+    for block in range(1, len(data) + 1):
+        assert records(block) == expected, block
+
+
+@pytest.mark.parametrize("others", ["", "4,97,fast,2130,14.5,71,3\n"])
+def test_a_signed_missing_token_is_not_a_number_on_every_path(bundle_dir, others):
+    """'-?' was missing on the fast path ("-nan") and "not a number" when another row was bad."""
+    text = (",".join(FEATURES) + "\n" + GOOD + "\n4,97,-?,2130,14.5,71,3\n"
+            "4,97,+?,2130,14.5,71,3\n" + others)
+    proc = mpg_edge("predict", "--format", "csv", "--bundle", str(bundle_dir), stdin=text)
+    assert proc.returncode == 3
+    errs = error_lines(proc.stderr)
+    assert "horsepower: '-?' is not a number" in errs[3]
+    assert "horsepower: '+?' is not a number" in errs[4]
+
+
+def test_one_long_garbage_cell_and_a_20_mb_line_keep_memory_bounded(bundle_dir, tmp_path):
+    """20,000 good rows and one 2,001-character cell: was a 2.25 GB numpy text array."""
+    lines = [",".join(FEATURES)] + [GOOD] * 20_000
+    lines[501] = "4,97," + "1." * 1000 + "1,2130,14.5,71,3"
+    lines[9000] = "4,97,88,2130,14.5,71," + "9" * 20_000_000          # one 20 MB line too
+    src = tmp_path / "cars.csv"
+    src.write_text("\n".join(lines) + "\n")
+    code = ("import resource, sys\nfrom mpgpack.targets.edge.device import main\n"
+            f"rc = main(['predict', '--input', {str(src)!r}, "
+            f"'--output', {str(tmp_path / 'o.csv')!r}, '--bundle', {str(bundle_dir)!r}])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert proc.returncode == 3, proc.stderr
+    assert sorted(error_lines(proc.stderr)) == [502, 9001]
+    peak_mb = int(proc.stdout.split()[-1]) / 1024       # ru_maxrss is in KiB on Linux
+    assert peak_mb < 200, peak_mb

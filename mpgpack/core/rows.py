@@ -26,6 +26,7 @@ NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A character no plain number, missing token or comma-separated list of them holds. Text
 # without one is safe for float()/numpy, which then accept exactly the NUMBER grammar.
 NOT_PLAIN = re.compile(r"[^0-9eE.+\-?, \t\r]")
+_WIDEST = 32                              # characters of the longest cell numpy converts at once
 
 # The rules a value can break, in the order one cell is judged (first match is reported).
 NOT_A_NUMBER = "not_a_number"           # text outside the grammar
@@ -176,7 +177,9 @@ def parse_text_rows(rows: list[list[str]], width: int) -> tuple[np.ndarray, np.n
     when numpy refuses a cell, each cell is judged by the grammar."""
     flat = [cell for row in rows for cell in row]
     shape = (len(rows), width)
-    if not NOT_PLAIN.search(",".join(flat)):
+    # numpy's text array is as wide as its longest cell: one long cell in a big file would
+    # cost gigabytes, so only short cells go that way (no plain number needs more)
+    if not NOT_PLAIN.search(",".join(flat)) and max(map(len, flat), default=0) <= _WIDEST:
         text = np.char.strip(np.array(flat, dtype=str)).reshape(shape)
         missing = (text == "") | (text == "?")
         try:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_ROWS_FAILED = 0, 1, 3
 EDGE_ARTIFACTS = ["tflite_float32", "golden"]   # what an edge bundle ships of the full bundle
-BLOCK_BYTES = 1 << 20                           # read size: ~25,000 CSV rows per chunk
 # Benchmark-only switch: run the same runner on full TensorFlow's tf.lite.Interpreter.
 INTERPRETER_ENV = "MPG_EDGE_INTERPRETER"
 BUNDLE_ENV = "MPG_EDGE_BUNDLE"
@@ -119,43 +118,6 @@ def _full_tensorflow_runner(model: Path):
 
 
 # -- reading and writing --------------------------------------------------------------------
-def read_blocks(fd: int):
-    """Yields (first line number, [lines]) as the input arrives.
-
-    os.read returns what is there (up to BLOCK_BYTES), so a pipe fed one line at a time gets
-    one prediction per line at once, and a big file is read in large chunks.
-    """
-    tail, line_no, first = b"", 1, True
-    while True:
-        data = os.read(fd, BLOCK_BYTES)
-        if first and data.startswith(b"\xef\xbb\xbf"):    # a BOM from a spreadsheet export
-            data = data[3:]
-        first = False
-        if not data:
-            if tail:
-                yield line_no, _decode_lines(tail)
-            return
-        buf = tail + data
-        cut = buf.rfind(b"\n")
-        if cut < 0:
-            tail = buf
-            continue
-        tail = buf[cut + 1:]
-        lines = _decode_lines(buf[:cut])
-        yield line_no, lines
-        line_no += len(lines)
-
-
-def _decode_lines(raw: bytes) -> list[str]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # a bad byte spoils one row, not the run: that row fails as "not a number"/bad JSON
-        text = raw.decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
-
-
 class Stats:
     def __init__(self):
         self.good = self.bad = 0
@@ -166,39 +128,25 @@ class Stats:
         return time.perf_counter() - self.started
 
 
-def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None) -> Stats:
+def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None,
+                   block_bytes: int | None = None) -> Stats:
     """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`.
-    observe(X, y, seconds), when given, sees every predicted chunk (the prediction log)."""
-    from mpgpack.targets.edge.rows import (CsvParser, JsonLinesParser, WarningCounts,
-                                           count_outside_training)
+    observe(X, y, seconds), when given, sees every predicted chunk (the prediction log).
+    `block_bytes`: the read size (default ~1 MiB; the reader's tests make chunks tiny)."""
+    from mpgpack.targets.edge.rows import WarningCounts, JsonLinesParser
     stats, warnings = Stats(), WarningCounts()
     parser = JsonLinesParser(schema) if fmt == "jsonl" else None
-    for first, lines in read_blocks(fd):
-        if parser is None:                                   # CSV: the first line is the header
-            if not lines:
+    for records in _records(fd, fmt, block_bytes):
+        if parser is None:                  # CSV: the first record is the header
+            parser = _csv_header(schema, records, out, err)
+            if parser is None:
                 continue
-            parser = CsvParser(schema, lines[0])
-            if parser.extra:
-                err.write(f"note: columns {', '.join(parser.extra)} are not features; "
-                          f"they are copied to the output, not used\n")
-            out.write(lines[0] + ",mpg\n")
-            first, lines = first + 1, lines[1:]
-        chunk = parser.parse(lines, first)
+        chunk = parser.parse(records)
         for line, message in chunk.errors:
             err.write(f"line {line}: {message}\n")
         stats.bad += len(chunk.errors)
         if len(chunk.X):
-            started = time.perf_counter()
-            y = runner.predict(chunk.X)
-            if observe is not None:
-                observe(chunk.X, y, time.perf_counter() - started)
-            mpg = y.astype(str)                              # shortest text that round-trips
-            count_outside_training(schema, chunk.X, chunk.lines, warnings)
-            if fmt == "jsonl":
-                out.write("".join(f'{{"line": {n}, "mpg": {v}}}\n'
-                                  for n, v in zip(chunk.lines.tolist(), mpg)))
-            else:
-                out.write("".join(f"{r},{v}\n" for r, v in zip(chunk.raw, mpg)))
+            _write_predictions(runner, schema, chunk, out, fmt, warnings, observe)
             stats.good += len(chunk.X)
         out.flush()
     if parser is None:
@@ -213,6 +161,58 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None) ->
                   f"{hi:g} (lines {', '.join(map(str, warnings.first_lines[name]))}"
                   f"{', …' if count > 5 else ''}); predicted, but the model saw no such cars\n")
     return stats
+
+
+def _records(fd: int, fmt: str, block_bytes: int | None):
+    """The input as `Records` chunks: complete records only, with their first line numbers."""
+    from mpgpack.targets.edge.records import BLOCK_BYTES, CsvRecords, LineReader, json_records
+    lines = LineReader(fd, block_bytes or BLOCK_BYTES)
+    if fmt == "jsonl":
+        yield from map(json_records, lines)
+        return
+    csv_records = CsvRecords()
+    for block in lines:
+        yield csv_records.feed(block)
+    yield csv_records.finish()
+
+
+def _csv_header(schema, records, out, err):
+    """The parser the header (the first record) makes, with the header taken off `records`;
+    None while no record has come yet. A header that cannot be read stops the run."""
+    from mpgpack.core.errors import UserError
+    from mpgpack.targets.edge.rows import CsvParser
+    first = next((k for k, r in enumerate(records.raw) if r.strip()), None)
+    if records.errors and (first is None or records.errors[0][0] < records.nums[first]):
+        line, message = records.errors[0]
+        raise UserError(f"the CSV header (line {line}) cannot be read: {message}")
+    if first is None:
+        return None
+    fields = records.raw[first].split(",") if records.fields is None else records.fields[first]
+    parser = CsvParser(schema, fields)
+    if parser.extra:
+        err.write(f"note: columns {', '.join(parser.extra)} are not features; "
+                  f"they are copied to the output, not used\n")
+    out.write(records.raw[first] + ",mpg\n")
+    del records.nums[:first + 1], records.raw[:first + 1]
+    if records.fields is not None:
+        del records.fields[:first + 1]
+    records.spans = {k - first - 1: v for k, v in records.spans.items() if k > first}
+    return parser
+
+
+def _write_predictions(runner, schema, chunk, out, fmt: str, warnings, observe=None) -> None:
+    from mpgpack.targets.edge.rows import count_outside_training
+    started = time.perf_counter()
+    y = runner.predict(chunk.X)
+    if observe is not None:
+        observe(chunk.X, y, time.perf_counter() - started)
+    mpg = y.astype(str)                              # shortest text that round-trips
+    count_outside_training(schema, chunk.X, chunk.lines, warnings)
+    if fmt == "jsonl":
+        out.write("".join(f'{{"line": {n}, "mpg": {v}}}\n'
+                          for n, v in zip(chunk.lines.tolist(), mpg)))
+    else:
+        out.write("".join(f"{r},{v}\n" for r, v in zip(chunk.raw, mpg)))
 
 
 def _format_of(path: str | None, given: str | None) -> str:

@@ -2,16 +2,19 @@
 
 The rules and their messages are the core's (`mpgpack.core.rows`, reading the manifest's
 feature schema; the runner never imports `train`): values breaking a rule are refused, values
-outside the training range are only counted and warned about. Parsing is vectorised per chunk
-of lines (numpy converts the whole chunk at once); only a chunk that holds a bad value is
-walked row by row to find and name it. Needs the standard library and numpy only: it runs on
-the device.
+outside the training range are only counted and warned about. The records come from
+`records.py` (complete CSV records or JSON lines, each with its first line number, and the
+ones that could not be read already reported). Parsing is vectorised per chunk (numpy converts
+the whole chunk at once); only a chunk that holds a bad value is walked row by row to find and
+name it. Needs the standard library and numpy only: it runs on the device.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 import operator
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +22,10 @@ import numpy as np
 from mpgpack.core.errors import UserError
 from mpgpack.core.rows import NOT_PLAIN, check_rows, outside_training, parse_text_rows, text_cell
 from mpgpack.core.schema import Schema
+from mpgpack.targets.edge.records import Records
+
+# '?' with a sign is no missing token (float() would read the "-nan" the fast path makes of it)
+SIGNED_MISSING = re.compile(r"[+-]\s*\?")
 
 
 @dataclass
@@ -53,9 +60,9 @@ def count_outside_training(schema: Schema, X: np.ndarray, lines: np.ndarray,
 class CsvParser:
     """Rows of a CSV file whose header names the features (any order; extra columns kept)."""
 
-    def __init__(self, schema: Schema, header_line: str):
+    def __init__(self, schema: Schema, header: list[str]):
         self.schema = schema
-        self.header = next(csv.reader([header_line]), [])
+        self.header = header
         cols = [h.strip() for h in self.header]
         absent = [n for n in schema.names if n not in cols]
         if absent or not cols:
@@ -69,18 +76,20 @@ class CsvParser:
         self.extra = [c for c in cols if c not in schema.names]
         self._identity = self.index == list(range(len(schema.names))) and self.ncols == len(self.index)
 
-    def parse(self, lines: list[str], first_line: int) -> Chunk:
-        return self._parse_plain(lines, first_line) or self._parse_general(lines, first_line)
+    def parse(self, records: Records) -> Chunk:
+        plain = records.fields is None and self._parse_plain(records)
+        return plain or self._parse_general(records)
 
-    def _parse_plain(self, lines: list[str], first_line: int) -> Chunk | None:
+    def _parse_plain(self, records: Records) -> Chunk | None:
         """The fast path for the common file: the 7 features in order, plain numbers, '?' or
-        empty for missing, no blank or short lines. Returns None when the chunk is not that
-        (then the general path finds and names each problem)."""
+        empty for missing, no quotes, no blank or short lines. Returns None when the chunk is
+        not that (then the general path finds and names each problem)."""
+        lines = records.raw
         if not self._identity or not lines:
             return None
         joined = ",".join(lines)
-        if NOT_PLAIN.search(joined):        # quotes, letters (nan, inf, words), non-ASCII digits
-            return None
+        if NOT_PLAIN.search(joined) or SIGNED_MISSING.search(joined):
+            return None                 # letters, non-ASCII digits; '-?' ("-nan") is no number
         width = len(self.index)
         if any(c != width - 1 for c in map(_count_commas, lines)):
             return None                          # a blank line or a wrong count somewhere
@@ -91,25 +100,32 @@ class CsvParser:
         except ValueError:
             return None
         X = np.array(values, dtype=np.float64).reshape(len(lines), width)
-        nums = np.arange(first_line, first_line + len(lines))
-        return _chunk(X, np.isnan(X), nums, lines, [], self.schema)
+        return _chunk(X, np.isnan(X), records.nums, lines, list(records.errors), self.schema)
 
-    def _parse_general(self, lines: list[str], first_line: int) -> Chunk:
-        errors: list[tuple[int, str]] = []
+    def _parse_general(self, records: Records) -> Chunk:
+        errors = list(records.errors)
         rows, nums, raw = [], [], []
-        for offset, fields in enumerate(csv.reader(lines)):
+        fields_of = records.fields or [line.split(",") if line else [] for line in records.raw]
+        for k, fields in enumerate(fields_of):
             if not fields:                                      # a blank line holds no row
                 continue
-            n = first_line + offset
+            n = records.nums[k]
             if len(fields) != self.ncols:
                 errors.append((n, f"expected {self.ncols} values (as in the header), "
-                                  f"found {len(fields)}"))
+                                  f"found {len(fields)}" + _span_note(records, k)))
                 continue
             rows.append(fields if self._identity else [fields[i] for i in self.index])
             nums.append(n)
-            raw.append(lines[offset])
+            raw.append(records.raw[k])
         X, missing, unreadable = parse_text_rows(rows, len(self.schema))
         return _chunk(X, missing, nums, raw, errors, self.schema, unreadable, text_cell(rows))
+
+
+def _span_note(records: Records, k: int) -> str:
+    """Why a count is off when a quoted field ran over line ends (a quote left open)."""
+    last = records.spans.get(k)
+    return "" if last is None else (f" (this record runs to line {last}: a quoted field "
+                                     f"spans line ends; is a '\"' left open?)")
 
 
 _count_commas = operator.methodcaller("count", ",")
@@ -134,15 +150,12 @@ class JsonLinesParser:
         self.schema = schema
         self.ignored_keys: set[str] = set()
 
-    def parse(self, lines: list[str], first_line: int) -> Chunk:
+    def parse(self, records: Records) -> Chunk:
         width = len(self.schema)
-        errors: list[tuple[int, str]] = []
+        errors = list(records.errors)
         rows, missing, nums, raw = [], [], [], []
         wrong_type: dict[tuple[int, int], str] = {}     # (row, column) -> the JSON as sent
-        for offset, line in enumerate(lines):
-            if not line.strip():
-                continue
-            n = first_line + offset
+        for n, line in zip(records.nums, records.raw):
             values = self._values(line, n, errors)
             if values is None:
                 continue
@@ -150,12 +163,15 @@ class JsonLinesParser:
                 # bool is not a number here (nor is a string); NaN/Infinity, which Python's
                 # json reads, reach the core's rules and are refused there as not finite.
                 if v is not None and type(v) not in (int, float):
-                    wrong_type[len(rows), c] = json.dumps(v)[:40]
+                    wrong_type[len(rows), c] = _json_text(v)
             rows.append([None if (len(rows), c) in wrong_type else v for c, v in enumerate(values)])
             missing.append([v is None for v in values])
             nums.append(n)
             raw.append(line)
-        X = np.array(rows, dtype=np.float64).reshape(-1, width)   # None -> NaN
+        try:
+            X = np.array(rows, dtype=np.float64).reshape(-1, width)   # None -> NaN
+        except OverflowError:       # an integer too big for a float: infinite, as 1e400 reads
+            X = np.array([[_as_float(v) for v in row] for row in rows]).reshape(-1, width)
         missing = np.array(missing, dtype=bool).reshape(-1, width)
         unreadable = np.zeros(X.shape, dtype=bool)
         for r, c in wrong_type:
@@ -168,8 +184,14 @@ class JsonLinesParser:
         names, width = self.schema.names, len(self.schema)
         try:
             obj = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             errors.append((n, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            return None
+        except RecursionError:
+            errors.append((n, "not valid JSON here (nested too deep)"))
+            return None
+        except ValueError:                      # Python's int(): at most 4300 digits
+            errors.append((n, "not valid JSON here (a number with over 4300 digits)"))
             return None
         if isinstance(obj, dict):
             self.ignored_keys.update(k for k in obj if k not in names)
@@ -183,3 +205,20 @@ class JsonLinesParser:
         errors.append((n, f"expected a JSON object with the feature names as keys, "
                           f"or an array of {width} values in feature order"))
         return None
+
+
+def _as_float(value) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _json_text(value) -> str:
+    """A JSON value as sent, at most 40 characters, for "… is not a number"."""
+    try:
+        return json.dumps(value)[:40]
+    except (RecursionError, ValueError):
+        return type(value).__name__

@@ -34,6 +34,7 @@ RUNTIME_FILES = [
     "mpgpack/targets/__init__.py",
     "mpgpack/targets/edge/__init__.py",
     "mpgpack/targets/edge/device.py",
+    "mpgpack/targets/edge/records.py",
     "mpgpack/targets/edge/rows.py",
     "mpgpack/targets/edge/follow.py",
     "mpgpack/targets/edge/device_store.py",
