@@ -180,7 +180,7 @@ def test_reader_invariants(models, gen, block):
         f.seek(0)
         tracemalloc.start()
         try:
-            stats = device.predict_stream(litert, schema, f.fileno(), out, err, "csv", block)
+            stats = device.predict_stream(litert, schema, f.fileno(), out, err, "csv", block_bytes=block)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
