@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mpgpack.core.errors import UserError
 from mpgpack.targets.api.body import DEFAULT_MAX_BODY_BYTES
+from mpgpack.targets.api.limits import DEFAULT_LIMITS, ConnectionLimits
 from mpgpack.targets.api.schema import DEFAULT_MAX_BATCH
 from mpgpack.targets.monitor.drift import DEFAULT_WINDOW
 from mpgpack.targets.monitor.slot import ADMIN_TOKEN_ENV
@@ -23,6 +24,7 @@ SETTINGS_ENV = "MPGPACK_API_SETTINGS"              # JSON of ApiSettings, for th
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"       # prometheus-client's own multiprocess switch
 DEFAULT_SOURCE = "dist"
 MIN_DRIFT_WINDOW = 100                             # the drift tests' minimum count
+LIMIT_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionLimits))   # = the flags' dests
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class ApiSettings:
     reload_signal: bool = True         # reload on SIGHUP (only possible in the main thread)
     metrics_dir: str | None = None     # prometheus multiprocess folder (several workers)
     admin_token: str = field(default="", repr=False)   # "" = admin endpoints off
+    limits: ConnectionLimits = DEFAULT_LIMITS   # headers, timeouts, connections (http_limits.py)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -61,6 +64,7 @@ class ApiSettings:
                    access_log=not args.no_access_log,
                    prediction_log=_prediction_log_path(args.prediction_log, args.workers),
                    drift_window=args.drift_window,
+                   limits=ConnectionLimits(**{f: getattr(args, f) for f in LIMIT_FIELDS}),
                    admin_token=environ.get(ADMIN_TOKEN_ENV, ""))
 
     def with_(self, **changes) -> ApiSettings:
