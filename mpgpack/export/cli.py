@@ -21,13 +21,15 @@ def _build(args) -> int:
 
 
 def _verify(args) -> int:
-    from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.bundle import open_bundle, signature_notice
     from mpgpack.core.verify import verify_bundle
     from mpgpack.storage.s3 import resolve_bundle_arg
     bundle = open_bundle(resolve_bundle_arg(args.bundle))
+    print(signature_notice(bundle))
     rows, ok = verify_bundle(bundle)
     print(f"bundle {bundle.path}: every sha256 matches the manifest "
-          f"({len(bundle.manifest['artifacts'])} files)")
+          f"({len(bundle.manifest['artifacts'])} files and {len(bundle.manifest.get('packages') or {})} "
+          "packages)")
     print(f"{'artifact':<16} {'runtime':<15} {'rows':>5} {'max abs err':>12} {'mean abs err':>12}  result")
     for r in rows:
         verdict = ("pass" if r["passed"] else "FAIL") if r["gated"] else "recorded (quantized)"

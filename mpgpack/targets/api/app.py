@@ -28,7 +28,7 @@ from mpgpack.targets.api.routes_v2 import V2Routes
 from mpgpack.targets.api.routing import labelled_routes
 from mpgpack.targets.api.service import Service
 from mpgpack.targets.api.settings import ApiSettings
-from mpgpack.targets.api.site import has_site, site_mounts
+from mpgpack.targets.api.site import check_site, has_site, site_mounts
 
 ROOMS = {"friendly": FriendlyRoutes, "v2": V2Routes, "admin": AdminRoutes,
          "monitoring": MonitoringRoutes}
@@ -50,6 +50,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     rooms = {name: room(service) for name, room in ROOMS.items()}
     web = Path(settings.web_dir) if settings.web_dir else first.bundle.path / "web"
+    if has_site(web) and not settings.web_dir:
+        check_site(first.bundle)          # the page and report are served as built, or not at all
     specs = served_routes(has_site(web))
     # Ahead of FastAPI's own /docs and /openapi.json (distinct paths: order is only speed).
     app.router.routes[:0] = labelled_routes(specs, rooms)

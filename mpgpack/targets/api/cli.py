@@ -82,6 +82,9 @@ def _serve_many(settings) -> None:
 def _announce(settings, served) -> None:
     import os
     import sys
+
+    from mpgpack.core.bundle import signature_notice
+    print(signature_notice(served.bundle), file=sys.stderr, flush=True)
     workers, plog = settings.workers, settings.prediction_log
     print(f"mpgpack serve: model {served.version} from {served.bundle.path} on "
           f"http://{settings.host}:{settings.port} ({workers} worker{'s' if workers > 1 else ''}; "
