@@ -78,9 +78,12 @@ class Golden:
 class Bundle:
     """An opened bundle folder. Artifacts are handed out only after their sha256 matched."""
 
-    def __init__(self, path: Path, manifest: dict):
+    def __init__(self, path: Path, manifest: dict, manifest_sha256: str | None = None):
         self.path = path
         self.manifest = manifest
+        # What the bundle IS (two edited copies may share a version string): the sha256 of
+        # manifest.json as read, which names every file's sha256 in turn.
+        self.manifest_sha256 = manifest_sha256
         self._verified: set[str] = set()
 
     @property
@@ -201,10 +204,11 @@ def open_bundle(path: str | os.PathLike | None = None) -> Bundle:
     """Opens a bundle (or the current one of a registry) and reads its manifest."""
     p = resolve_bundle_path(path)
     try:
-        manifest = json.loads((p / MANIFEST).read_text())
+        raw = (p / MANIFEST).read_bytes()
+        manifest = json.loads(raw)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read {p / MANIFEST}: {exc}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{p / MANIFEST}: format_version {manifest.get('format_version')!r} is "
                         f"not supported (this mpgpack reads {FORMAT_VERSION})")
-    return Bundle(p, manifest)
+    return Bundle(p, manifest, hashlib.sha256(raw).hexdigest())

@@ -57,7 +57,7 @@ class AdminRoutes(Room):
         workers = await asyncio.to_thread(self.service.broadcast.wait_for, result["generation"])
         result["workers"] = {str(pid): w for pid, w in sorted(workers.items())}
         behind = [str(pid) for pid, w in workers.items()
-                  if w.get("version") != result["current"] or w.get("error")]
+                  if w.get("manifest_sha256") != result["manifest_sha256"] or w.get("error")]
         if behind:
             result["warning"] = (f"worker(s) {', '.join(behind)} do not serve {result['current']} "
                                  "yet; see `workers` and the server log")

@@ -89,7 +89,7 @@ class Service:
         result = self.slot.reload(target)
         out = result.to_json()
         if self.broadcast:
-            out["generation"] = self.broadcast.publish(result.bundle, result.current)
+            out["generation"] = self.broadcast.publish(result.bundle, result.current, result.content)
         return out
 
     @contextlib.asynccontextmanager
