@@ -60,7 +60,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
                                              api_routes=list(app.router.routes)))
     install_error_handlers(app)
     documented = doc_routes(specs, rooms)
-    app.openapi = lambda: build_openapi(app, documented, first.models)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, documented, first.models,  # type: ignore[method-assign]
+                                        first.name)
     # Around the routes and their error handlers, so 404s, 413s and static files are
     # counted and logged too.
     app.add_middleware(ObservabilityMiddleware, metrics=service.metrics,

@@ -10,7 +10,7 @@ from mpgpack import __version__
 from mpgpack.targets.api import v2
 from mpgpack.targets.api.body import read_json_body
 from mpgpack.targets.api.errors import ApiError
-from mpgpack.targets.api.openapi import ERRORS
+from mpgpack.targets.api.openapi import ERRORS, NOT_FOUND
 from mpgpack.targets.api.responses import JsonResponse
 from mpgpack.targets.api.service import Room
 from mpgpack.targets.api.serving import Served
@@ -56,14 +56,16 @@ class V2Routes(Room):
         req, X = v2.parse_tensor(body, served.models)
         pred = served.predictor.predict(X)
         request_id = request.scope["request_id"]
-        warnings = self._record(served, X, pred, request_id, t0)
-        flagged = sum(1 for ws in warnings if ws)
+        # V2 answers a count of flagged rows, no sentences: none are worded.
+        _, summary = self._record(served, X, pred, request_id, t0, detail_limit=0)
+        flagged = summary["rows_flagged"] if summary else 0
         request.scope["mpg.batch"] = len(pred)
         return JsonResponse(v2.infer_response(served.name, served.version, req.id or request_id,
                                               pred, flagged))
 
     def docs(self) -> dict[str, dict]:
-        return {"v2_infer": dict(
-            responses={200: {"model": v2.InferenceResponse}, **ERRORS},
+        return {"v2_model": dict(responses=NOT_FOUND), "v2_model_ready": dict(responses=NOT_FOUND),
+                "v2_infer": dict(
+            responses={200: {"model": v2.InferenceResponse}, **ERRORS, **NOT_FOUND},
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/InferenceRequest"}}}}})}

@@ -54,6 +54,11 @@ class ApiSettings:
         if self.drift_window < MIN_DRIFT_WINDOW:
             raise UserError(f"--drift-window must be at least {MIN_DRIFT_WINDOW} (the drift tests' "
                             f"minimum count), got {self.drift_window}")
+        if isinstance(self.limits, dict):    # from_env: the JSON of the parent's settings
+            object.__setattr__(self, "limits", ConnectionLimits(**self.limits))
+        problems = self.limits.problems()
+        if problems:
+            raise UserError(problems[0])
 
     @classmethod
     def from_args(cls, args, environ=os.environ) -> ApiSettings:

@@ -22,6 +22,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, 
 from mpgpack.core.rows import check_rows
 from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
 from mpgpack.targets.api.errors import ApiError, from_validation
+from mpgpack.targets.api.json_keys import count_keys, refuse_duplicate_keys
 from mpgpack.targets.api.schema import RequestModels
 
 DATATYPE = "FP32"
@@ -114,11 +115,13 @@ def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, 
 def _parse_request(body: bytes, models: RequestModels) -> InferenceRequest:
     """The body's structure (JSON, field names and types), by the protocol's models."""
     try:
-        return REQUEST.validate_json(body)
+        req = REQUEST.validate_json(body)
     except ValidationError as exc:
         err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
         err.errors = None          # the V2 error object is exactly {"error": "..."}
         raise err from None
+    refuse_duplicate_keys(body, count_keys(req), 400)
+    return req
 
 
 def _the_input(req: InferenceRequest) -> RequestInput:
