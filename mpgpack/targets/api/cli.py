@@ -107,6 +107,15 @@ def _run_workers(config) -> None:
     log = logging.getLogger("mpgpack.reload")
 
     class ReloadingSupervisor(Multiprocess):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            # Stop accepting at once: uvicorn only queues the signal for its loop (up to 0.5 s
+            # later), and while this process or a worker still holds the listening socket, the
+            # kernel accepts connections that nobody will answer. So, in the handler: close our
+            # copy, and tell the workers now (each closes its copy as its shutdown begins; the
+            # loop's own SIGTERM to them later is harmless).
+            signal.signal(signal.SIGTERM, self._stop_accepting)
+
         def handle_hup(self) -> None:
             for process in self.processes:
                 pid = process.pid
@@ -116,16 +125,12 @@ def _run_workers(config) -> None:
                     return
             log.error("SIGHUP: no live worker to reload")
 
-        # Stop accepting at once: each worker closes its copy of the listening socket when it
-        # starts shutting down, but while this process holds one the kernel keeps accepting
-        # connections that nobody will answer.
-        def handle_term(self) -> None:
+        def _stop_accepting(self, signum, _frame) -> None:
             _close(self.sockets)
-            super().handle_term()
-
-        def handle_int(self) -> None:
-            _close(self.sockets)
-            super().handle_int()
+            for process in self.processes:
+                if process.pid is not None and process.process.is_alive():
+                    os.kill(process.pid, signal.SIGTERM)
+            self.signal_queue.append(signum)
 
     sock = config.bind_socket()
     try:
