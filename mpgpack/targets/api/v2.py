@@ -43,9 +43,11 @@ TensorData = Annotated[Union[Annotated[list[Scalar], Tag("flat")],
 
 class RequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(description=f"input tensor name; this model's is '{INPUT_NAME}'")
+    name: str = Field(description=f"input tensor name; this model's is '{INPUT_NAME}'",
+                      json_schema_extra={"enum": [INPUT_NAME]})   # checked in _the_input
     shape: list[Annotated[int, Field(ge=0)]] = Field(description="[N, 7]")
-    datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}")
+    datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}",
+                          json_schema_extra={"enum": [DATATYPE]})
     parameters: Optional[dict[str, Any]] = None
     data: TensorData = Field(description="row-major values, flat or nested; null = missing "
                                          "(horsepower only)")
@@ -53,7 +55,7 @@ class RequestInput(BaseModel):
 
 class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str
+    name: str = Field(json_schema_extra={"enum": [OUTPUT_NAME]})   # checked in _check_outputs
     parameters: Optional[dict[str, Any]] = None
 
 
