@@ -1,16 +1,15 @@
 """The HTTP service end to end: a real `mpgpack serve` on 127.0.0.1, every endpoint exercised."""
 from __future__ import annotations
 
-import json
 import re
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
 from mpgpack.core.bundle import open_bundle
+from tests.helpers import record_site
 from tests.test_api_support import golden_cars, running_server
 
 CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,
@@ -237,14 +236,6 @@ def test_root_is_the_web_page_or_points_to_docs(http, bundle_dir):
         assert root.json()["docs"] == "/docs"
 
 
-def _record_site(bundle: Path) -> None:
-    """The manifest of a test's hand-made page: its web/ listing sha256, as the build writes it."""
-    from mpgpack.core.bundle import tree_sha256
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["packages"]["web"] = {"path": "web", "sha256": tree_sha256(bundle / "web")[0]}
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
-
-
 def test_static_site_mounted_when_bundle_has_web(bundle_copy, tmp_path):
     web = bundle_copy / "web"
     web.mkdir(exist_ok=True)
@@ -252,7 +243,7 @@ def test_static_site_mounted_when_bundle_has_web(bundle_copy, tmp_path):
     (web / "ort.wasm").write_bytes(b"\0asm\1\0\0\0")
     (web / "manifest.webmanifest").write_text('{"name": "mpg"}')
     (web / "app.js").write_text("export const x = 1;")
-    _record_site(bundle_copy)          # the server serves the page only as the manifest records it
+    record_site(bundle_copy)          # the server serves the page only as the manifest records it
     with running_server(bundle_copy, tmp_path) as srv, httpx.Client(base_url=srv.url) as http:
         index = http.get("/")
         assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")

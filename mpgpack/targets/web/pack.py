@@ -129,6 +129,10 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
 
     js = first_load_js(built["outputs"], DEFAULT_BACKEND)
     preload = "\n".join(f'<link rel="modulepreload" href="{name}">' for name in js if name != "app.js")
+    # The page checks model/manifest.json against this (data.js), and the server checks
+    # index.html against the bundle's manifest at start: a chain from the manifest to the page.
+    preload += (f'\n<meta name="mpg-manifest-sha256" '
+                f'content="{sha256_file(site / "model" / "manifest.json")}">')
     (site / "index.html").write_text((SRC / "index.html").read_text().replace("<!--preload-->", preload))
 
     # What a first visit fetches; the service worker caches the same list (plus the wasm
