@@ -37,7 +37,8 @@ def _run(url: str, report_dir: Path, *select: str) -> tuple[dict, collections.Co
            "--seed", str(SEED), "--generation-database", "none", "--workers", "1",
            "--request-timeout", "20", "--no-color", "--report", "json,ndjson",
            "--report-dir", str(report_dir), *select]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # In the test's own folder: schemathesis keeps a crash cache in .schemathesis/ of its cwd.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=report_dir)
     report = json.loads(next(report_dir.glob("json-*.json")).read_text())
     counts: collections.Counter = collections.Counter()
     for line in next(report_dir.glob("ndjson-*.ndjson")).read_text().splitlines():

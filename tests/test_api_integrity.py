@@ -4,6 +4,7 @@ Authorization headers, a summary for thousands of range warnings)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 
@@ -95,7 +96,7 @@ def _edited_copy(bundle_dir, dest):
 def test_reload_to_an_edited_copy_with_the_same_version_reaches_every_worker(bundle_dir, tmp_path):
     edited = _edited_copy(bundle_dir, tmp_path / "edited")
     car = {**CAR, "horsepower": 3000}
-    env = {**__import__("os").environ, "MPGPACK_ADMIN_TOKEN": TOKEN}
+    env = {**os.environ, "MPGPACK_ADMIN_TOKEN": TOKEN}
     with running_server(bundle_dir, tmp_path, "--workers", "2", "--no-access-log",
                         env=env) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
         assert {client.post("/predict", json=car).status_code for _ in range(20)} == {422}
@@ -116,7 +117,7 @@ def test_reload_to_an_edited_copy_with_the_same_version_reaches_every_worker(bun
 # -- item 9: duplicate keys, two Authorization headers, summarised warnings --------------------
 @pytest.fixture(scope="module")
 def server(bundle_dir, tmp_path_factory):
-    env = {**__import__("os").environ, "MPGPACK_ADMIN_TOKEN": TOKEN}
+    env = {**os.environ, "MPGPACK_ADMIN_TOKEN": TOKEN}
     with running_server(bundle_dir, tmp_path_factory.mktemp("integrity"), "--no-access-log",
                         env=env) as srv:
         yield srv

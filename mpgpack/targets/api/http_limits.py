@@ -32,19 +32,19 @@ from mpgpack.targets.api.limits import ConnectionLimits
 
 CONFIG_ATTR = "mpg_limits"
 RETRY_AFTER_SECONDS = 1
-REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
-           503: b"Service Unavailable"}
+REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 class _Refused(Exception):
     """Raised inside a parser callback to stop parsing; the reason is on the protocol."""
 
 
-def _json_response(status: int, message: str, extra_headers: list[bytes] = ()) -> bytes:
+def _json_response(status: int, message: str) -> bytes:
+    """A whole response written straight to the socket (no app is running for it)."""
     body = json.dumps({"error": message}).encode()
     head = [b"HTTP/1.1 %d %s" % (status, REASONS[status]),
             b"content-type: application/json",
-            b"content-length: %d" % len(body), b"connection: close", *extra_headers]
+            b"content-length: %d" % len(body), b"connection: close"]
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
@@ -171,9 +171,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # its answer, if any, goes nowhere.
             cycle.disconnected = True
             cycle.message_event.set()
-        extra = [b"retry-after: %d" % RETRY_AFTER_SECONDS] if status == 503 else []
         if cycle is None or not cycle.response_started or cycle.response_complete:
-            self.transport.write(_json_response(status, message, extra))
+            self.transport.write(_json_response(status, message))
         self.transport.close()
 
     def _cancel_read_timer(self) -> None:
