@@ -128,7 +128,9 @@ def test_huge_header_is_431_at_once_and_costs_the_worker_nothing(server):
     assert status == 431 and headers["connection"] == "close"
     assert json.loads(body)["error"].startswith("request headers: over the limit of 32768 bytes")
     assert sent < 16 << 20                    # refused before the client finished sending
-    assert cpu < 1.0 and not probe.failures and max(probe.latencies) < 250
+    # (the issue: 2.3-3.0 s for everyone else; a loaded test machine adds its own hiccups)
+    assert cpu < 1.0 and not probe.failures
+    assert statistics.median(probe.latencies) < 50 and max(probe.latencies) < 1000
 
 
 def test_header_size_and_count_limits_exactly(server):
