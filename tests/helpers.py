@@ -54,6 +54,24 @@ def running_server(bundle: Path | str, log_dir: Path, *extra: str,
         yield Server(url, proc, log)
 
 
+def record_site(bundle: Path) -> None:
+    """After a test changed a bundle's web/ or report/ on purpose: records them in its manifest
+    as the build would (readers serve them only as recorded), dropping what is gone."""
+    from mpgpack.core.bundle import sha256_file, tree_sha256
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    packages = manifest.setdefault("packages", {})
+    packages.pop("web", None)
+    packages.pop("report", None)
+    if (bundle / "web").is_dir():
+        digest, files = tree_sha256(bundle / "web")
+        packages["web"] = {"path": "web", "kind": "static_site", "sha256": digest,
+                           "file_sha256": files}
+    if (bundle / "report" / "index.html").is_file():
+        packages["report"] = {"path": "report/index.html", "kind": "report_html",
+                              "sha256": sha256_file(bundle / "report" / "index.html")}
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
 def post_json(url: str, body, timeout: float = 30) -> tuple[int, dict]:
     """POSTs body as JSON; (status, decoded answer), also for an HTTP error status."""
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",

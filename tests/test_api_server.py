@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mpgpack.core.bundle import open_bundle
+from tests.helpers import record_site
 from tests.test_api_support import golden_cars, running_server
 
 CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,
@@ -242,6 +243,7 @@ def test_static_site_mounted_when_bundle_has_web(bundle_copy, tmp_path):
     (web / "ort.wasm").write_bytes(b"\0asm\1\0\0\0")
     (web / "manifest.webmanifest").write_text('{"name": "mpg"}')
     (web / "app.js").write_text("export const x = 1;")
+    record_site(bundle_copy)          # the server serves the page only as the manifest records it
     with running_server(bundle_copy, tmp_path) as srv, httpx.Client(base_url=srv.url) as http:
         index = http.get("/")
         assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")

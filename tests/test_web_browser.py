@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 from mpgpack.core.bundle import open_bundle
 from mpgpack.targets.web.chromium import PHONE, launch, serve_bundle
 from mpgpack.targets.web.pack import check_graph_ops
-from tests.helpers import DATA
+from tests.helpers import DATA, record_site
 
 
 READY_TIMEOUT_MS = 30_000
@@ -314,6 +314,9 @@ def test_tampered_model_is_refused(browser, bundle_copy):
     data = bytearray(shard.read_bytes())
     data[-1] ^= 0xFF
     shard.write_bytes(bytes(data))
+    # Changed after the server's start check (a cache or a proxy on the way): the page's own
+    # check must catch it.
+    record_site(bundle_copy)
     with serve_bundle(bundle_copy) as url:
         v = Visit(browser, url)
         try:
@@ -326,8 +329,61 @@ def test_tampered_model_is_refused(browser, bundle_copy):
             v.close()
 
 
+@pytest.fixture
+def repacked(bundle_copy) -> Path:
+    """A copy of the bundle whose site is packed by this tree's pack.py (the session bundle may
+    predate the page's manifest check)."""
+    from mpgpack.targets.web.pack import pack_site
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["packages"].update(pack_site(bundle_copy, manifest))
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return bundle_copy
+
+
+def _rename_a_feature(site: Path) -> str:
+    path = site / "model" / "manifest.json"
+    path.write_text(path.read_text().replace('"horsepower"', '"horsepowre"', 1))
+    return "model/manifest.json does not match its sha256 in index.html"
+
+
+def _truncate_model_json(site: Path) -> str:
+    path = site / "model" / "model.json"
+    path.write_bytes(path.read_bytes()[:200])
+    return "model file model.json does not match its sha256"
+
+
+@pytest.mark.parametrize("tamper", [_rename_a_feature, _truncate_model_json])
+def test_page_refuses_its_own_changed_files_naming_them(browser, repacked, tamper):
+    """Changed after the server's start check (a cache, a proxy): the page's own checks catch
+    the page manifest (a renamed feature) and a truncated model.json, naming the file."""
+    expected = tamper(repacked / "web")
+    record_site(repacked)
+    with serve_bundle(repacked) as url:
+        v = Visit(browser, url)
+        try:
+            v.page.goto(url)
+            message = v.page.evaluate("window.mpg.ready.then(() => 'resolved', (e) => e.message)")
+            assert expected in message, message
+            assert expected in v.page.inner_text("#fatal")
+        finally:
+            v.close()
+
+
+def test_repacked_page_passes_its_checks(browser, repacked, golden):
+    with serve_bundle(repacked) as url:
+        v = Visit(browser, url)
+        try:
+            v.page.goto(url)
+            facts = v.page.evaluate("window.mpg.ready")
+            assert facts["sha256Verified"] is True
+            assert v.page.evaluate("window.mpg.selfTest()")["passed"]
+        finally:
+            v.close()
+
+
 def test_report_link_appears_when_the_bundle_has_a_report(browser, bundle_copy):
     shutil.rmtree(bundle_copy / "report", ignore_errors=True)
+    record_site(bundle_copy)          # served only as the manifest records it
     with serve_bundle(bundle_copy) as url:
         visit_without = Visit(browser, url)
         try:
@@ -338,6 +394,7 @@ def test_report_link_appears_when_the_bundle_has_a_report(browser, bundle_copy):
             visit_without.close()
     (bundle_copy / "report").mkdir()
     (bundle_copy / "report" / "index.html").write_text("<!doctype html><title>report</title><h1>Report</h1>")
+    record_site(bundle_copy)
     with serve_bundle(bundle_copy) as url:
         v = Visit(browser, url)
         try:
@@ -373,6 +430,11 @@ def _swap_model(site_model: Path, tfjs_dir: Path, golden: dict) -> None:
     info["web"]["model_sha256"] = hashes
     (site_model / "manifest.json").write_text(json.dumps(info))
     (site_model / "golden.json").write_text(json.dumps(golden))
+    # index.html names the page manifest's sha256 (the page checks it): follow the swap.
+    index = site_model.parent / "index.html"
+    sha = hashlib.sha256((site_model / "manifest.json").read_bytes()).hexdigest()
+    index.write_text(re.sub(r'(name="mpg-manifest-sha256" content=")[0-9a-f]+', rf"\g<1>{sha}",
+                            index.read_text()))
 
 
 def test_trimmed_tfjs_runs_every_lowered_model_shape(browser, bundle_copy, tmp_path):

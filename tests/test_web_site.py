@@ -16,7 +16,7 @@ from mpgpack.core.errors import UserError
 from mpgpack.core.bundle import sha256_file
 from mpgpack.targets.web.chromium import serve_bundle
 from mpgpack.targets.web.pack import check_graph_ops, supported_graph_ops
-from tests.helpers import free_port, run_cli
+from tests.helpers import free_port, record_site, run_cli
 
 FIRST_LOAD_BUDGET_GZIP = 400 * 1024
 
@@ -132,10 +132,12 @@ def test_server_refuses_what_is_not_in_the_site(site_url, path):
 def test_server_serves_the_bundle_report_under_report(bundle_copy):
     import shutil
     shutil.rmtree(bundle_copy / "report", ignore_errors=True)
+    record_site(bundle_copy)          # served only as the manifest records it
     with serve_bundle(bundle_copy) as url:
         assert get(url + "report/")[0] == 404
     (bundle_copy / "report").mkdir()
     (bundle_copy / "report" / "index.html").write_text("<h1>the report</h1>")
+    record_site(bundle_copy)
     with serve_bundle(bundle_copy) as url:
         status, headers, body = get(url + "report/")
         assert status == 200 and body == b"<h1>the report</h1>"

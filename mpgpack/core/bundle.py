@@ -30,6 +30,32 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def tree_sha256(folder: Path) -> tuple[str, dict[str, str]]:
+    """A folder's sha256 as the manifest records a package folder (web/): over the sorted lines
+    "relative/path <sha256 of the file>"; and the per-file sha256s it was made of."""
+    files = {p.relative_to(folder).as_posix(): sha256_file(p)
+             for p in sorted(folder.rglob("*")) if p.is_file()}
+    listing = hashlib.sha256()
+    for rel in sorted(files):
+        listing.update(f"{rel} {files[rel]}\n".encode())
+    return listing.hexdigest(), files
+
+
+def package_entries(node) -> list[dict]:
+    """Every {"path", "sha256"} entry under manifest["packages"] (a package and, nested, its
+    parts: the report's images)."""
+    out = []
+    if isinstance(node, dict):
+        if isinstance(node.get("path"), str) and isinstance(node.get("sha256"), str):
+            out.append(node)
+        for value in node.values():
+            out.extend(package_entries(value))
+    elif isinstance(node, list):
+        for value in node:
+            out.extend(package_entries(value))
+    return out
+
+
 @dataclass(frozen=True)
 class Golden:
     X: np.ndarray          # float32 [N, 7], NaN where missing
@@ -42,9 +68,12 @@ class Golden:
 class Bundle:
     """An opened bundle folder. Artifacts are handed out only after their sha256 matched."""
 
-    def __init__(self, path: Path, manifest: dict):
+    def __init__(self, path: Path, manifest: dict, manifest_sha256: str | None = None):
         self.path = path
         self.manifest = manifest
+        # What the bundle IS (two edited copies may share a version string): the sha256 of
+        # manifest.json as read, which names every file's sha256 in turn.
+        self.manifest_sha256 = manifest_sha256
         self._verified: set[str] = set()
 
     @property
@@ -71,13 +100,61 @@ class Bundle:
             file = self.path / entry["path"]
             if not file.is_file():
                 raise UserError(f"bundle {self.path}: artifact file {entry['path']} is missing")
-            digest = sha256_file(file)
-            if digest != entry["sha256"]:
-                raise UserError(f"bundle {self.path}: {entry['path']} does not match its sha256 in "
-                                f"the manifest (expected {entry['sha256'][:12]}…, found "
-                                f"{digest[:12]}…); the file was changed after the build")
+            self._check(entry["path"], entry["sha256"], sha256_file(file))
             self._verified.add(name)
         return sorted(self._verified)
+
+    def verify_packages(self, names: list[str] | None = None) -> list[str]:
+        """Re-hashes the packages the manifest records (web/ and report/ with its images, an
+        edge tarball): every file a reader serves or ships. Raises UserError naming the file
+        (or, for a folder recorded by one listing hash, the folder and what differs).
+        Returns the paths checked."""
+        packages = self.manifest.get("packages") or {}
+        checked = []
+        for name in names if names is not None else list(packages):
+            if name not in packages:
+                raise UserError(f"bundle {self.path}: manifest lists no package '{name}'")
+            for entry in package_entries(packages[name]):
+                target = self.path / entry["path"]
+                if target.is_dir():
+                    self._verify_folder(entry)
+                elif not target.is_file():
+                    raise UserError(f"bundle {self.path}: package file {entry['path']} is missing")
+                else:
+                    self._check(entry["path"], entry["sha256"], sha256_file(target))
+                checked.append(entry["path"])
+        return checked
+
+    def _verify_folder(self, entry: dict) -> None:
+        digest, files = tree_sha256(self.path / entry["path"])
+        if digest == entry["sha256"]:
+            return
+        base = entry["path"].rstrip("/")
+        listed = entry.get("file_sha256") if isinstance(entry.get("file_sha256"), dict) else {}
+        # Name the file: from a per-file listing if the manifest has one, else the copies of
+        # artifacts (web/model/*), else the folder with what is known of it.
+        copies = {Path(a["path"]).name: a["sha256"] for a in self.manifest["artifacts"].values()}
+        for rel in sorted(set(files) | set(listed)):
+            want = listed.get(rel) or (copies.get(Path(rel).name) if rel.startswith("model/") else None)
+            if want is not None and rel not in files:
+                raise UserError(f"bundle {self.path}: package file {base}/{rel} is missing")
+            if want is not None:
+                self._check(f"{base}/{rel}", want, files[rel])
+            elif listed:
+                raise UserError(f"bundle {self.path}: {base}/{rel} is not part of the build "
+                                "(not in the manifest's listing)")
+        count = entry.get("files")
+        extra = (f"; it holds {len(files)} files, the build wrote {count}"
+                 if isinstance(count, int) and count != len(files) else "")
+        raise UserError(f"bundle {self.path}: a file in {base}/ was changed, added or removed after "
+                        f"the build (its listing does not match the sha256 in the manifest: "
+                        f"expected {entry['sha256'][:12]}…, found {digest[:12]}…{extra})")
+
+    def _check(self, rel: str, expected: str, found: str) -> None:
+        if found != expected:
+            raise UserError(f"bundle {self.path}: {rel} does not match its sha256 in the manifest "
+                            f"(expected {expected[:12]}…, found {found[:12]}…); the file was "
+                            "changed after the build")
 
     def golden_cars(self) -> list[dict]:
         """The golden inputs as named cars, as a client sends them (null for missing, whole
@@ -117,10 +194,11 @@ def open_bundle(path: str | os.PathLike | None = None) -> Bundle:
     """Opens a bundle (or the current one of a registry) and reads its manifest."""
     p = resolve_bundle_path(path)
     try:
-        manifest = json.loads((p / MANIFEST).read_text())
+        raw = (p / MANIFEST).read_bytes()
+        manifest = json.loads(raw)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read {p / MANIFEST}: {exc}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{p / MANIFEST}: format_version {manifest.get('format_version')!r} is "
                         f"not supported (this mpgpack reads {FORMAT_VERSION})")
-    return Bundle(p, manifest)
+    return Bundle(p, manifest, hashlib.sha256(raw).hexdigest())

@@ -31,6 +31,7 @@ def verify_bundle(bundle: Bundle) -> tuple[list[dict], bool]:
     Raises UserError (naming the file) when any artifact's sha256 does not match.
     """
     bundle.verify()
+    bundle.verify_packages()      # the web page, the report, an edge tarball: what readers serve
     golden = bundle.golden()
     rows, ok = [], True
     for name, runner_cls in PYTHON_RUNNERS.items():

@@ -59,7 +59,8 @@ def _verify(args) -> int:
     rows, ok = verify_bundle(bundle)
     print(signature)
     print(f"bundle {bundle.path}: every sha256 matches the manifest "
-          f"({len(bundle.manifest['artifacts'])} files)")
+          f"({len(bundle.manifest['artifacts'])} files and {len(bundle.manifest.get('packages') or {})} "
+          "packages)")
     print(f"{'artifact':<16} {'runtime':<15} {'rows':>5} {'max abs err':>12} {'mean abs err':>12}  result")
     for r in rows:
         verdict = ("pass" if r["passed"] else "FAIL") if r["gated"] else "recorded (quantized)"

@@ -28,7 +28,7 @@ from mpgpack.targets.api.routes_v2 import V2Routes
 from mpgpack.targets.api.routing import labelled_routes
 from mpgpack.targets.api.service import Service
 from mpgpack.targets.api.settings import ApiSettings
-from mpgpack.targets.api.site import has_site, site_mounts
+from mpgpack.targets.api.site import check_site, has_site, site_mounts
 
 ROOMS = {"friendly": FriendlyRoutes, "v2": V2Routes, "admin": AdminRoutes,
          "monitoring": MonitoringRoutes}
@@ -50,6 +50,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     rooms = {name: room(service) for name, room in ROOMS.items()}
     web = Path(settings.web_dir) if settings.web_dir else first.bundle.path / "web"
+    if has_site(web) and not settings.web_dir:
+        check_site(first.bundle)          # the page and report are served as built, or not at all
     specs = served_routes(has_site(web))
     # Ahead of FastAPI's own /docs and /openapi.json (distinct paths: order is only speed).
     app.router.routes[:0] = labelled_routes(specs, rooms)
@@ -58,7 +60,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
                                              api_routes=list(app.router.routes)))
     install_error_handlers(app)
     documented = doc_routes(specs, rooms)
-    app.openapi = lambda: build_openapi(app, documented, first.models)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, documented, first.models,  # type: ignore[method-assign]
+                                        first.name)
     # Around the routes and their error handlers, so 404s, 413s and static files are
     # counted and logged too.
     app.add_middleware(ObservabilityMiddleware, metrics=service.metrics,

@@ -29,9 +29,25 @@ def _serve(args) -> int:
 
 
 def _uvicorn_options(settings) -> dict:
-    return dict(host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+    """uvicorn's own limits from the settings; the ones it lacks (head size, request-read and
+    idle timeouts, a JSON 503) come with the protocol class, http_limits.py, which reads
+    `settings.limits` from the Config (see _uvicorn_config)."""
+    from mpgpack.targets.api.http_limits import LimitedHttpToolsProtocol
+    limits = settings.limits
+    return dict(host=settings.host, port=settings.port, loop="uvloop", http=LimitedHttpToolsProtocol,
                 access_log=False, log_config=None, log_level="warning", server_header=False,
-                timeout_keep_alive=30)
+                timeout_keep_alive=limits.keep_alive_timeout,
+                limit_concurrency=limits.max_connections,
+                timeout_graceful_shutdown=limits.shutdown_timeout)
+
+
+def _uvicorn_config(app, settings, **kw):
+    import uvicorn
+
+    from mpgpack.targets.api.http_limits import CONFIG_ATTR
+    config = uvicorn.Config(app, **_uvicorn_options(settings), **kw)
+    setattr(config, CONFIG_ATTR, settings.limits)    # pickled with the Config to the workers
+    return config
 
 
 def _serve_one(settings) -> None:
@@ -41,7 +57,7 @@ def _serve_one(settings) -> None:
     # Load and self-test here: a bad bundle fails with one line before the port opens.
     app = create_app(settings)
     _announce(settings, app.state.slot.current)
-    uvicorn.run(app, **_uvicorn_options(settings))
+    uvicorn.Server(_uvicorn_config(app, settings)).run()
 
 
 def _serve_many(settings) -> None:
@@ -53,8 +69,6 @@ def _serve_many(settings) -> None:
     import shutil
     import tempfile
 
-    import uvicorn
-
     from mpgpack.targets.api.serving import load_served
     served = load_served(settings.bundle, settings, warm_up=False)
     _announce(settings, served)
@@ -64,8 +78,8 @@ def _serve_many(settings) -> None:
     del served
     os.environ.update(settings.worker_environ())
     try:
-        _run_workers(uvicorn.Config("mpgpack.targets.api.app:app_from_env", factory=True,
-                                    workers=settings.workers, **_uvicorn_options(settings)))
+        _run_workers(_uvicorn_config("mpgpack.targets.api.app:app_from_env", settings,
+                                     factory=True, workers=settings.workers))
     finally:
         shutil.rmtree(settings.metrics_dir, ignore_errors=True)
         shutil.rmtree(settings.reload_dir, ignore_errors=True)
@@ -74,6 +88,7 @@ def _serve_many(settings) -> None:
 def _announce(settings, served) -> None:
     import os
     import sys
+
     workers, plog = settings.workers, settings.prediction_log
     print(f"mpgpack serve: model {served.version} from {served.bundle.path} on "
           f"http://{settings.host}:{settings.port}"
@@ -98,6 +113,15 @@ def _run_workers(config) -> None:
     log = logging.getLogger("mpgpack.reload")
 
     class ReloadingSupervisor(Multiprocess):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            # Stop accepting at once: uvicorn only queues the signal for its loop (up to 0.5 s
+            # later), and while this process or a worker still holds the listening socket, the
+            # kernel accepts connections that nobody will answer. So, in the handler: close our
+            # copy, and tell the workers now (each closes its copy as its shutdown begins; the
+            # loop's own SIGTERM to them later is harmless).
+            signal.signal(signal.SIGTERM, self._stop_accepting)
+
         def handle_hup(self) -> None:
             for process in self.processes:
                 pid = process.pid
@@ -106,6 +130,13 @@ def _run_workers(config) -> None:
                     os.kill(pid, signal.SIGHUP)
                     return
             log.error("SIGHUP: no live worker to reload")
+
+        def _stop_accepting(self, signum, _frame) -> None:
+            _close(self.sockets)
+            for process in self.processes:
+                if process.pid is not None and process.process.is_alive():
+                    os.kill(process.pid, signal.SIGTERM)
+            self.signal_queue.append(signum)
 
     sock = config.bind_socket()
     try:
@@ -124,6 +155,12 @@ def _check_grpc_available() -> None:
     except (ImportError, NotImplementedError) as exc:
         raise UserError(f"--grpc-port needs grpcio and grpcio-tools ({exc}); "
                         "pip install 'mpgpack[api]'") from None
+def _close(sockets) -> None:
+    for sock in sockets:
+        try:
+            sock.close()
+        except OSError:
+            pass
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -152,6 +189,31 @@ def _predict(args) -> int:
         return run(args.url, args.car, str(args.csv) if args.csv else None, args.json, args.timeout)
     except ServiceError as exc:
         raise UserError(str(exc)) from None
+
+
+def _add_limit_arguments(p: argparse.ArgumentParser) -> None:
+    from mpgpack.targets.api.limits import DEFAULT_LIMITS as d   # stdlib only
+    g = p.add_argument_group("connection limits (per worker)")
+    g.add_argument("--max-header-bytes", type=int, default=d.max_header_bytes, metavar="N",
+                   help=f"largest request line + headers; more is answered 431 "
+                        f"(default: {d.max_header_bytes})")
+    g.add_argument("--max-headers", type=int, default=d.max_headers, metavar="N",
+                   help=f"most header lines per request; more is answered 431 (default: {d.max_headers})")
+    g.add_argument("--request-timeout", type=float, default=d.request_timeout, metavar="S",
+                   help="seconds from a request's first byte to its last (headers and body); "
+                        f"slower is answered 408 and closed (default: {d.request_timeout:g})")
+    g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="S",
+                   help=f"seconds a new connection may stay silent before it is closed "
+                        f"(default: {d.idle_timeout:g})")
+    g.add_argument("--keep-alive-timeout", type=float, default=d.keep_alive_timeout, metavar="S",
+                   help=f"seconds an idle keep-alive connection is kept between requests "
+                        f"(default: {d.keep_alive_timeout:g})")
+    g.add_argument("--max-connections", type=int, default=d.max_connections, metavar="N",
+                   help="connections and requests a worker holds at once; beyond, requests are "
+                        f"answered 503 with Retry-After (default: {d.max_connections})")
+    g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout, metavar="S",
+                   help="on SIGTERM the port closes at once and requests in flight get this many "
+                        f"seconds to finish, then are cancelled (default: {d.shutdown_timeout:g})")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -197,6 +259,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drift-window", type=int, default=500, metavar="N",
                    help="recent input rows per worker compared with the training data at "
                         "GET /monitoring/drift and on /metrics (default: 500; at least 100)")
+    _add_limit_arguments(p)
     p.set_defaults(run=_serve)
 
     p = sub.add_parser("predict", help="send cars to a running service and print the predictions",

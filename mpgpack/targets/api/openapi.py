@@ -36,10 +36,21 @@ class Prediction(BaseModel):
     warnings: list[RangeWarning] = Field(description="features outside the training range")
 
 
+class WarningsSummary(BaseModel):
+    rows_flagged: int = Field(description="rows with a value outside the training range")
+    by_field: dict[str, int] = Field(description="values outside the training range, per feature")
+    detailed_rows: list[int] = Field(description="the rows whose `warnings` are worded (0-based)")
+    other_flagged_rows: list[int] = Field(description="the other flagged rows (their `warnings` "
+                                                      "are empty)")
+    message: str
+
+
 class PredictResponse(BaseModel):
     model_version: str
     request_id: str
     predictions: list[Prediction]
+    warnings_summary: Optional[WarningsSummary] = Field(
+        None, description="only when more rows were flagged than are worded in full")
 
 
 class ErrorBody(BaseModel):
@@ -75,7 +86,11 @@ def _doc_endpoint(spec: RouteSpec, handler):
     return endpoint
 
 
-def build_openapi(app: FastAPI, routes: list[APIRoute], models: RequestModels) -> dict:
+NOT_FOUND = {404: {"model": ErrorBody, "description": "no such model (or version) on this server"}}
+
+
+def build_openapi(app: FastAPI, routes: list[APIRoute], models: RequestModels,
+                  model_name: str | None = None) -> dict:
     """FastAPI's schema of `routes` plus the request models (PredictRequest, InferenceRequest)."""
     if app.openapi_schema:
         return app.openapi_schema
@@ -91,5 +106,16 @@ def build_openapi(app: FastAPI, routes: list[APIRoute], models: RequestModels) -
     infer_schema = v2.REQUEST.json_schema(ref_template=ref)
     components.update(infer_schema.pop("$defs", {}))
     components["InferenceRequest"] = infer_schema
+    if model_name:
+        _restrict_model_name(schema, model_name)
     app.openapi_schema = schema
     return schema
+
+
+def _restrict_model_name(schema: dict, model_name: str) -> None:
+    """The {model_name} path parameter takes the one served name (anything else is a 404)."""
+    for operations in schema.get("paths", {}).values():
+        for op in operations.values():
+            for param in op.get("parameters", []):
+                if param.get("in") == "path" and param.get("name") == "model_name":
+                    param["schema"] = {**param.get("schema", {}), "enum": [model_name]}

@@ -76,13 +76,14 @@ class ReloadBroadcast:
         except OSError:
             pass
 
-    def publish(self, bundle: str, version: str) -> int:
+    def publish(self, bundle: str, version: str, content: str) -> int:
         """After this worker loaded `bundle`: tell the others. Returns the new generation."""
         with open(self.folder / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             gen = max((self.published() or {}).get("generation", 0), self.generation) + 1
             _write_atomic(self.state_path, {"generation": gen, "bundle": bundle, "version": version,
-                                            "by": self.pid, "time": time.time()})
+                                            "manifest_sha256": content, "by": self.pid,
+                                            "time": time.time()})
             self.generation = gen
         self._status()
         return gen
@@ -112,7 +113,7 @@ class ReloadBroadcast:
     def _status(self, error: str | None = None) -> None:
         _write_atomic(self.folder / f"worker-{self.pid}.json",
                       {"generation": self.generation, "version": self.slot.version if self.slot else None,
-                       "error": error})
+                       "manifest_sha256": self.slot.content if self.slot else None, "error": error})
 
     def _watch(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
@@ -129,7 +130,8 @@ class ReloadBroadcast:
                 continue
             error = None
             try:
-                if state["version"] != self.slot.version:
+                # By content: an edited copy of a bundle keeps its version string.
+                if state.get("manifest_sha256") != self.slot.content:
                     self.slot.reload(state["bundle"])
             except Exception as exc:        # keep serving the old version; say why
                 error = str(exc)

@@ -32,7 +32,10 @@ class AdminRoutes(Room):
         `{"version": "..."}` or `{"bundle": "/path"}` loads that one. The new bundle is verified
         and self-tested before the swap; requests in flight finish on the old version. With
         several workers, the answer comes once every worker serves the new version."""
-        status, message = check_admin_token(request.headers.get("authorization"), self._token_env)
+        given = request.headers.getlist("authorization")
+        if len(given) > 1:     # which one would count is a proxy's guess: refuse, do not pick
+            raise ApiError(400, f"header Authorization: sent {len(given)} times; send it once")
+        status, message = check_admin_token(given[0] if given else None, self._token_env)
         if status != 200:
             raise ApiError(status, message)
         slot = self.service.slot
@@ -57,7 +60,7 @@ class AdminRoutes(Room):
         workers = await asyncio.to_thread(self.service.broadcast.wait_for, result["generation"])
         result["workers"] = {str(pid): w for pid, w in sorted(workers.items())}
         behind = [str(pid) for pid, w in workers.items()
-                  if w.get("version") != result["current"] or w.get("error")]
+                  if w.get("manifest_sha256") != result["manifest_sha256"] or w.get("error")]
         if behind:
             result["warning"] = (f"worker(s) {', '.join(behind)} do not serve {result['current']} "
                                  "yet; see `workers` and the server log")
@@ -65,7 +68,9 @@ class AdminRoutes(Room):
     def docs(self) -> dict[str, dict]:
         version = self.service.slot.version
         return {"admin_reload": dict(
-            responses={401: {"model": ErrorBody, "description": "no bearer token"},
+            responses={400: {"model": ErrorBody, "description": "the body is not JSON, or "
+                                                                "Authorization was sent twice"},
+                       401: {"model": ErrorBody, "description": "no bearer token"},
                        403: {"model": ErrorBody, "description": "wrong token, or no token configured"},
                        409: {"model": ErrorBody, "description": "the new bundle was refused; "
                                                                 "the old version keeps serving"},

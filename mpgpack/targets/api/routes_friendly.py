@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from mpgpack.targets.api.body import read_json_body
 from mpgpack.targets.api.errors import from_validation
+from mpgpack.targets.api.json_keys import refuse_duplicate_keys
 from mpgpack.targets.api.openapi import ERRORS, PredictResponse
 from mpgpack.targets.api.responses import JsonResponse
 from mpgpack.targets.api.schema import example_car
@@ -29,14 +30,18 @@ class FriendlyRoutes(Room):
             parsed = models.request.validate_json(body)
         except ValidationError as exc:
             raise from_validation(exc, models.rules) from None
+        cars = parsed.get("instances")
+        refuse_duplicate_keys(body, len(parsed) if cars is None else 1 + sum(map(len, cars)), 422)
         X = models.to_matrix(parsed)
         pred = served.predictor.predict(X)
         request_id = request.scope["request_id"]
-        warnings = self._record(served, X, pred, request_id, t0)
+        warnings, summary = self._record(served, X, pred, request_id, t0)
         request.scope["mpg.batch"] = len(pred)
-        return JsonResponse({"model_version": version, "request_id": request_id,
-                             "predictions": [{"mpg": p, "warnings": w}
-                                             for p, w in zip(pred, warnings)]})
+        out = {"model_version": version, "request_id": request_id,
+               "predictions": [{"mpg": p, "warnings": w} for p, w in zip(pred, warnings)]}
+        if summary is not None:
+            out["warnings_summary"] = summary
+        return JsonResponse(out)
 
     async def get_metadata(self, request: Request) -> Response:
         served = self._slot.current

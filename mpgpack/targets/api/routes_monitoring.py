@@ -5,7 +5,7 @@ import asyncio
 import os
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from mpgpack.targets.api.responses import JsonResponse
 from mpgpack.targets.api.service import Room
@@ -27,3 +27,8 @@ class MonitoringRoutes(Room):
         predlog = self.service.predlog
         return JsonResponse({**report, "worker_pid": os.getpid(),
                              "prediction_log": predlog.stats() if predlog else None})
+
+    def docs(self) -> dict[str, dict]:
+        return {"get_metrics": dict(response_class=PlainTextResponse, responses={200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}}}})}

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mpgpack.targets.api import v2, v2_http, v2_infer
-from mpgpack.targets.api.openapi import ERRORS
+from mpgpack.targets.api.openapi import ERRORS, NOT_FOUND
 from mpgpack.targets.api.responses import JsonResponse
 from mpgpack.targets.api.service import Room
 from mpgpack.targets.api.serving import Served
@@ -54,7 +54,8 @@ class V2Routes(Room):
         raise v2_http.not_implemented(request)
 
     def docs(self) -> dict[str, dict]:
-        return {"v2_infer": dict(
-            responses={200: {"model": v2.InferenceResponse}, **ERRORS},
+        return {"v2_model": dict(responses=NOT_FOUND), "v2_model_ready": dict(responses=NOT_FOUND),
+                "v2_infer": dict(
+            responses={200: {"model": v2.InferenceResponse}, **ERRORS, **NOT_FOUND},
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/InferenceRequest"}}}}})}

@@ -177,22 +177,30 @@ class RequestModels:
         flat = list(chain.from_iterable(map(self._row, cars)))
         return np.array(flat, dtype=np.float32).reshape(len(cars), len(self.names))
 
-    def check_training_range(self, X: np.ndarray) -> tuple[list[list[dict]], dict[str, int]]:
-        """Per row: the features outside the training range (predicted, but less trustworthy);
-        and how many values per feature were outside (for the drift metric)."""
+    def check_training_range(self, X: np.ndarray, detail_limit: int | None = None
+                             ) -> tuple[list[list[dict]], dict[str, int], np.ndarray]:
+        """Per row: the features outside the training range (predicted, but less trustworthy),
+        worded for the first `detail_limit` flagged rows only (None: all; later rows get []:
+        a 10,000-car batch outside the range would otherwise answer 10 MB of the same
+        sentences); how many values per feature were outside (the drift metric); and the
+        indexes of every flagged row."""
         out = (X < self._lo) | (X > self._hi)         # NaN compares False: a missing value is not flagged
         result: list[list[dict]] = [[] for _ in range(len(X))]
         if not out.any():
-            return result, {}
+            return result, {}, np.empty(0, dtype=np.intp)
         texts = self._range_texts
-        rows, cols = np.nonzero(out)
+        rows, cols = np.nonzero(out)                  # row-major: a row's pairs are together
+        flagged = np.unique(rows)
+        if detail_limit is not None and len(flagged) > detail_limit:
+            cut = int(np.searchsorted(rows, flagged[detail_limit]))   # the first unworded row
+            rows, cols = rows[:cut], cols[:cut]
         for i, j, value in zip(rows.tolist(), cols.tolist(), X[rows, cols].tolist()):
             name, training_range, range_text = texts[j]
             shown = format(value, ".7g")      # float32 -> the value as sent (24.8, not 24.79999…)
             result[i].append({"field": name, "value": float(shown), "training_range": training_range,
                               "message": f"{name}={shown} {range_text}"})
         counts = np.count_nonzero(out, axis=0)
-        return result, {self.names[j]: int(counts[j]) for j in np.flatnonzero(counts)}
+        return result, {self.names[j]: int(counts[j]) for j in np.flatnonzero(counts)}, flagged
 
-    def warnings(self, X: np.ndarray) -> list[list[dict]]:
+    def warnings(self, X: np.ndarray) -> list[list[dict]]:  # every row worded
         return self.check_training_range(X)[0]

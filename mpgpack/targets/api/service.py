@@ -24,6 +24,7 @@ from mpgpack.targets.monitor.slot import ModelSlot, install_reload_signal
 log = logging.getLogger("mpgpack.api")
 
 REFRESH_SECONDS = 2.0
+DETAILED_WARNING_ROWS = 100     # flagged rows whose warnings are worded in full; then a summary
 
 
 class Service:
@@ -54,19 +55,30 @@ class Service:
         if settings.reload_signal and threading.current_thread() is threading.main_thread():
             install_reload_signal(self.slot, reload=self.reload_now)
 
-    def record(self, served: Served, X, pred, request_id: str, t0: float) -> list[list[dict]]:
+    def record(self, served: Served, X, pred, request_id: str, t0: float,
+               detail_limit: int | None = DETAILED_WARNING_ROWS) -> tuple[list[list[dict]], dict | None]:
         """What every prediction leaves behind: its inputs in the drift window and the
         prediction log, its out-of-training-range values counted. Returns the range warnings,
-        one list per row. Drift and log only copy into memory under a short lock (a few µs);
-        the log's I/O happens in its own thread, and a failing log never fails a prediction."""
+        one list per row (worded for the first `detail_limit` flagged rows), and a summary when
+        more rows than that were flagged (None otherwise). Drift and log only copy into memory
+        under a short lock (a few µs); the log's I/O happens in its own thread, and a failing
+        log never fails a prediction."""
         served.drift.observe(X)
         if self.predlog is not None:
             self.predlog.record(X, pred, served.version, request_id,
                                 (time.perf_counter() - t0) * 1000)
-        warnings, counts = served.models.check_training_range(X)
+        warnings, counts, flagged = served.models.check_training_range(X, detail_limit)
         for feature, count in counts.items():
             self.metrics.flag(feature, count, served.version)
-        return warnings
+        summary = None
+        if detail_limit is not None and len(flagged) > detail_limit:
+            summary = {"rows_flagged": len(flagged), "by_field": counts,
+                       "detailed_rows": flagged[:detail_limit].tolist(),
+                       "other_flagged_rows": flagged[detail_limit:].tolist(),
+                       "message": f"{len(flagged)} rows have values outside the training range; "
+                                  f"the first {detail_limit} carry their warnings, the others "
+                                  "are listed by index (0-based) in other_flagged_rows"}
+        return warnings, summary
 
     def refresh_monitor_metrics(self) -> None:
         # Off the event loop (a drift report on a full window costs ~1 ms; the first at a new
@@ -89,7 +101,7 @@ class Service:
         result = self.slot.reload(target)
         out = result.to_json()
         if self.broadcast:
-            out["generation"] = self.broadcast.publish(result.bundle, result.current)
+            out["generation"] = self.broadcast.publish(result.bundle, result.current, result.content)
         return out
 
     @contextlib.asynccontextmanager

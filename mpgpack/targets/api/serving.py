@@ -37,6 +37,11 @@ class Served:
     model_meta: dict          # V2 model metadata
     signature: str            # the signature check's line (or that none was asked for)
 
+    @property
+    def content(self) -> str:
+        """What a reload compares (not the version string: an edited copy keeps it)."""
+        return self.bundle.manifest_sha256 or self.version
+
 
 def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = True) -> Served:
     bundle = open_bundle(path)

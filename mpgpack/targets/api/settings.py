@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mpgpack.core.errors import UserError
 from mpgpack.targets.api.body import DEFAULT_MAX_BODY_BYTES
+from mpgpack.targets.api.limits import DEFAULT_LIMITS, ConnectionLimits
 from mpgpack.targets.api.schema import DEFAULT_MAX_BATCH
 from mpgpack.core.drift_defaults import DEFAULT_WINDOW
 from mpgpack.targets.monitor.slot import ADMIN_TOKEN_ENV
@@ -23,6 +24,7 @@ SETTINGS_ENV = "MPGPACK_API_SETTINGS"              # JSON of ApiSettings, for th
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"       # prometheus-client's own multiprocess switch
 DEFAULT_SOURCE = "dist"
 MIN_DRIFT_WINDOW = 100                             # the drift tests' minimum count
+LIMIT_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionLimits))   # = the flags' dests
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class ApiSettings:
     trust: str | None = None           # Ed25519 public key every bundle must be signed by
     admin_token: str = field(default="", repr=False)   # "" = admin endpoints off
     grpc_port: int | None = None       # also V2 over gRPC on host:grpc_port (every worker binds it)
+    limits: ConnectionLimits = DEFAULT_LIMITS   # headers, timeouts, connections (http_limits.py)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -55,6 +58,11 @@ class ApiSettings:
                             f"minimum count), got {self.drift_window}")
         if self.grpc_port is not None and self.grpc_port == self.port:
             raise UserError(f"--grpc-port {self.grpc_port} is also the HTTP --port; choose another")
+        if isinstance(self.limits, dict):    # from_env: the JSON of the parent's settings
+            object.__setattr__(self, "limits", ConnectionLimits(**self.limits))
+        problems = self.limits.problems()
+        if problems:
+            raise UserError(problems[0])
 
     @classmethod
     def from_args(cls, args, environ=os.environ) -> ApiSettings:
@@ -66,6 +74,7 @@ class ApiSettings:
                    prediction_log=_prediction_log_path(args.prediction_log, args.workers),
                    drift_window=args.drift_window, grpc_port=args.grpc_port,
                    trust=str(args.trust) if getattr(args, "trust", None) else None,
+                   limits=ConnectionLimits(**{f: getattr(args, f) for f in LIMIT_FIELDS}),
                    admin_token=environ.get(ADMIN_TOKEN_ENV, ""))
 
     def with_(self, **changes) -> ApiSettings:

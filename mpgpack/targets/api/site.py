@@ -18,6 +18,15 @@ for _ext, _type in ((".wasm", "application/wasm"), (".webmanifest", "application
     mimetypes.add_type(_type, _ext)
 
 
+SITE_PACKAGES = ("web", "report")
+
+
+def check_site(bundle) -> None:
+    """The web page and the report against their manifest sha256s (UserError naming the file)."""
+    recorded = bundle.manifest.get("packages") or {}
+    bundle.verify_packages([name for name in SITE_PACKAGES if name in recorded])
+
+
 def has_site(web: Path) -> bool:
     return (web / "index.html").is_file()
 

@@ -22,6 +22,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, 
 from mpgpack.core.rows import check_rows
 from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
 from mpgpack.targets.api.errors import ApiError, from_validation
+from mpgpack.targets.api.json_keys import count_keys, refuse_duplicate_keys
 from mpgpack.targets.api.schema import RequestModels
 
 DATATYPE = "FP32"
@@ -43,9 +44,11 @@ TensorData = Annotated[Union[Annotated[list[Scalar], Tag("flat")],
 
 class RequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(description=f"input tensor name; this model's is '{INPUT_NAME}'")
+    name: str = Field(description=f"input tensor name; this model's is '{INPUT_NAME}'",
+                      json_schema_extra={"enum": [INPUT_NAME]})   # checked in _the_input
     shape: list[Annotated[int, Field(ge=0)]] = Field(description="[N, 7]")
-    datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}")
+    datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}",
+                          json_schema_extra={"enum": [DATATYPE]})
     parameters: Optional[dict[str, Any]] = None
     data: Optional[TensorData] = Field(None, description="row-major values, flat or nested; null "
                                          "or NaN = missing (horsepower only); omitted when the "
@@ -55,7 +58,7 @@ class RequestInput(BaseModel):
 
 class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str
+    name: str = Field(json_schema_extra={"enum": [OUTPUT_NAME]})   # checked in _check_outputs
     parameters: Optional[dict[str, Any]] = None
 
 
@@ -119,6 +122,9 @@ def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest
         err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
         err.errors = None          # the V2 error object is exactly {"error": "..."}
         raise err from None
+    if isinstance(body, bytes):        # gRPC messages cannot repeat a field
+        refuse_duplicate_keys(body, count_keys(req), 400)
+    return req
 
 
 def tensor_matrix(req: InferenceRequest, models: RequestModels,

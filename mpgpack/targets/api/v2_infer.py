@@ -7,7 +7,7 @@ limits, the drift window, the prediction log and the out-of-range metric.
 
 `service` is the API's data plane: anything with `slot` (the ModelSlot of Served), `metrics`
 (observability.Metrics) and `record(served, X, pred, request_id, t0)` (drift window,
-prediction log, out-of-range counts; returns the range warnings per row).
+prediction log, out-of-range counts; returns the worded warnings and a summary).
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def infer(service: Any, served: Any, req: v2.InferenceRequest,
     answered by one version even across a reload), records it, and builds the response."""
     X = v2.tensor_matrix(req, served.models, values)
     pred = served.predictor.predict(X)
-    warnings = service.record(served, X, pred, request_id, t0)
-    flagged = sum(1 for ws in warnings if ws)
+    # V2 answers a count of flagged rows, no sentences: none are worded (detail_limit=0).
+    _, summary = service.record(served, X, pred, request_id, t0, detail_limit=0)
+    flagged = summary["rows_flagged"] if summary else 0
     response = v2.infer_response(served.name, served.version, req.id or request_id, pred, flagged)
     return Answer(req, response, len(pred))

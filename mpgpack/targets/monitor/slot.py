@@ -34,13 +34,15 @@ T = TypeVar("T")
 class ReloadResult:
     previous: str | None    # version served before
     current: str            # version served now
-    changed: bool
+    changed: bool           # by content (the manifest's sha256), not by version string
     bundle: str             # folder the new model was loaded from
     seconds: float          # time to load and check the new model (requests were not held)
+    content: str = ""       # the new model's content id (content_of)
 
     def to_json(self) -> dict:
         return {"previous": self.previous, "current": self.current, "changed": self.changed,
-                "bundle": self.bundle, "seconds": round(self.seconds, 4)}
+                "bundle": self.bundle, "seconds": round(self.seconds, 4),
+                "manifest_sha256": self.content}
 
 
 class ModelSlot(Generic[T]):
@@ -49,6 +51,8 @@ class ModelSlot(Generic[T]):
     loader(bundle_dir: Path) -> T builds a ready model (verify sha256, open the runner, run the
     golden set); it raises (UserError) for a bad bundle, and then the old model stays.
     version_of(model) -> str names a model's version (default: model.version).
+    content_of(model) -> str names what it is, for comparisons (default: model.content if it
+    has one, else its version): two bundles with one version string may differ.
     source: a bundle folder or a registry folder; a registry is re-resolved through its
     CURRENT pointer on every reload, so `mpgpack build` / `mpgpack rollback` + reload switches.
     resolve(source) -> Path turns the source into a local bundle folder (default:
@@ -58,8 +62,10 @@ class ModelSlot(Generic[T]):
 
     def __init__(self, loader: Callable[[Path], T], source: str | os.PathLike | None,
                  version_of: Callable[[T], str] = lambda m: m.version,
-                 resolve: Callable[[str | os.PathLike | None], Path] = resolve_bundle_path):
+                 resolve: Callable[[str | os.PathLike | None], Path] = resolve_bundle_path,
+                 content_of: Callable[[T], str] | None = None):
         self._loader, self._version_of, self._resolve = loader, version_of, resolve
+        self._content_of = content_of or (lambda m: getattr(m, "content", None) or version_of(m))
         self.source = source
         self._reload_lock = threading.Lock()
         self.reloads = 0
@@ -76,6 +82,10 @@ class ModelSlot(Generic[T]):
     def version(self) -> str:
         return self._version_of(self._current)
 
+    @property
+    def content(self) -> str:
+        return self._content_of(self._current)
+
     def reload(self, source: str | os.PathLike | None = None) -> ReloadResult:
         """Loads the bundle `source` (default: the slot's source) and swaps it in.
 
@@ -85,7 +95,7 @@ class ModelSlot(Generic[T]):
         with self._reload_lock:
             started = time.perf_counter()
             path = self._resolve(self.source if source is None else source)
-            previous = self._version_of(self._current)
+            previous, before = self._version_of(self._current), self._content_of(self._current)
             try:
                 model = self._loader(path)
             except BaseException:
@@ -93,9 +103,9 @@ class ModelSlot(Generic[T]):
                 raise
             self._current = model          # the swap: one reference assignment
             self.reloads += 1
-            current = self._version_of(model)
-            result = ReloadResult(previous, current, previous != current, str(path),
-                                  time.perf_counter() - started)
+            current, after = self._version_of(model), self._content_of(model)
+            result = ReloadResult(previous, current, before != after, str(path),
+                                  time.perf_counter() - started, after)
             self.last_reload = result
             log.warning("model reloaded: %s -> %s from %s in %.3f s", previous, current, path,
                         result.seconds)

@@ -9,6 +9,7 @@ import sys
 def _web(args) -> int:
     from mpgpack.core.errors import UserError
     from mpgpack.core.bundle import open_bundle
+    from mpgpack.core.signing import UNVERIFIED
     from mpgpack.targets.web.server import make_server
 
     bundle = open_bundle(args.bundle)
@@ -16,6 +17,10 @@ def _web(args) -> int:
     if not (site / "index.html").is_file():
         raise UserError(f"bundle {bundle.path} has no web site (web/index.html); rebuild it with "
                         f"`mpgpack build`")
+    print(UNVERIFIED, flush=True)
+    # Serve the page and the report as built, or not at all (UserError naming the file).
+    bundle.verify_packages([name for name in ("web", "report")
+                            if name in (bundle.manifest.get("packages") or {})])
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a TCP port (0-65535; 0 picks a free one)")
     try:

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from mpgpack.core.errors import UserError
-from mpgpack.core.bundle import Bundle, sha256_file
+from mpgpack.core.bundle import Bundle, sha256_file, tree_sha256
 from mpgpack.targets.web.node_project import node_binary, node_project
 
 HERE = Path(__file__).resolve().parent
@@ -126,6 +126,10 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
 
     js = first_load_js(built["outputs"], DEFAULT_BACKEND)
     preload = "\n".join(f'<link rel="modulepreload" href="{name}">' for name in js if name != "app.js")
+    # The page checks model/manifest.json against this (data.js), and the server checks
+    # index.html against the bundle's manifest at start: a chain from the manifest to the page.
+    preload += (f'\n<meta name="mpg-manifest-sha256" '
+                f'content="{sha256_file(site / "model" / "manifest.json")}">')
     (site / "index.html").write_text((SRC / "index.html").read_text().replace("<!--preload-->", preload))
 
     # What a first visit fetches; the service worker caches the same list (plus the wasm
@@ -144,15 +148,14 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
                                 .replace("__PRECACHE__", json.dumps(precache)))
 
     files = sorted(p for p in site.rglob("*") if p.is_file())
-    listing = hashlib.sha256()
-    for p in files:
-        listing.update(f"{p.relative_to(site).as_posix()} {sha256_file(p)}\n".encode())
+    listing, file_hashes = tree_sha256(site)
     return {"web": {
         "path": SITE_DIR, "kind": "static_site",
         "bytes": sum(p.stat().st_size for p in files),
         "files": len(files),
         # sha256 over the sorted lines "relative/path <sha256 of the file>"
-        "sha256": listing.hexdigest(),
+        "sha256": listing,
+        "file_sha256": file_hashes,     # so a check names the changed file (Bundle.verify_packages)
         "default_backend": DEFAULT_BACKEND, "backends": backends,
         "first_load": first_load,
         "first_load_bytes": sum((site / f).stat().st_size for f in first_load),

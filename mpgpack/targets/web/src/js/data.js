@@ -2,13 +2,26 @@
 // of raw values against it, and CSV in and out. No scaling or encoding happens here: the model
 // takes raw car features and does its own preprocessing.
 
+import {sha256Hex} from './sha256.js';
+
 const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /** The page's subset of manifest.json (written by pack.py). */
 export async function loadModelInfo(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
-  return response.json();
+  const bytes = await response.arrayBuffer();
+  // index.html carries this file's sha256 (pack.py), and the server checked index.html
+  // against the bundle's manifest at start: a changed feature name or limit is refused here.
+  const want = document.querySelector('meta[name="mpg-manifest-sha256"]')?.content;
+  if (want && globalThis.crypto && crypto.subtle) {
+    const got = await sha256Hex(bytes);
+    if (got !== want) {
+      throw new Error(`${url} does not match its sha256 in index.html (expected ` +
+        `${want.slice(0, 12)}…, found ${got.slice(0, 12)}…); refusing to use it`);
+    }
+  }
+  return JSON.parse(new TextDecoder().decode(bytes));
 }
 
 /** One field per feature, in model input order, with what the form and checks need. */

@@ -3,6 +3,7 @@
 // horsepower, scaling, one-hot origin) is inside the graph: rows go in raw.
 import * as tf from '@tensorflow/tfjs-core';
 import {loadGraphModel} from '@tensorflow/tfjs-converter';
+import {sha256Hex} from './sha256.js';
 
 // Each backend is its own chunk, fetched only when chosen; pack.py preloads the default one.
 const BACKENDS = {
@@ -18,10 +19,6 @@ async function fetchBytes(url) {
   return response.arrayBuffer();
 }
 
-async function sha256Hex(bytes) {
-  const digest = await crypto.subtle.digest('SHA-256', bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /**
  * Fetches model.json and its weight shards and checks every file against the sha256 the
@@ -30,23 +27,25 @@ async function sha256Hex(bytes) {
  */
 async function fetchArtifacts(modelUrl, hashes) {
   const base = new URL('./', modelUrl);
+  const canCheck = Boolean(globalThis.crypto && crypto.subtle);
+  const check = async (name, bytes) => {
+    const want = hashes[name];
+    const got = await sha256Hex(bytes);
+    if (!want || got !== want) {
+      throw new Error(`model file ${name} does not match its sha256 in the manifest ` +
+        `(expected ${(want || 'an entry').slice(0, 12)}…, found ${got.slice(0, 12)}…); refusing to use it`);
+    }
+  };
   const jsonBytes = await fetchBytes(modelUrl);
+  // Checked before it is parsed: a truncated model.json is named, not a JSON syntax error.
+  if (canCheck) await check('model.json', jsonBytes);
   const json = JSON.parse(new TextDecoder().decode(jsonBytes));
   const shardNames = json.weightsManifest.flatMap((group) => group.paths);
   const shards = await Promise.all(shardNames.map((p) => fetchBytes(new URL(p, base))));
-  let verified = false;
-  if (globalThis.crypto && crypto.subtle) {
-    const files = [['model.json', jsonBytes], ...shardNames.map((p, i) => [p, shards[i]])];
-    for (const [name, bytes] of files) {
-      const want = hashes[name];
-      const got = await sha256Hex(bytes);
-      if (!want || got !== want) {
-        throw new Error(`model file ${name} does not match its sha256 in the manifest ` +
-          `(expected ${(want || 'an entry').slice(0, 12)}…, found ${got.slice(0, 12)}…); refusing to use it`);
-      }
-    }
-    verified = true;
+  if (canCheck) {
+    for (const [i, name] of shardNames.entries()) await check(name, shards[i]);
   }
+  const verified = canCheck;
   const weightData = new Uint8Array(shards.reduce((n, s) => n + s.byteLength, 0));
   let offset = 0;
   for (const s of shards) { weightData.set(new Uint8Array(s), offset); offset += s.byteLength; }
