@@ -68,7 +68,7 @@ MODULE_EXTRAS: dict[str, tuple[str, ...]] = {
     "boto3": ("s3",), "botocore": ("s3",), "cryptography": ("build", "api"),
     "pytest": ("dev",), "httpx": ("dev",), "psutil": ("dev",), "playwright": ("dev",),
     "flask": ("dev",), "gunicorn": ("dev",), "kubernetes_validate": ("dev",), "scipy": ("dev",),
-    "build": ("dev",), "tritonclient": ("dev",), "hypothesis": ("dev",), "importlinter": ("dev",),
+    "build": ("dev",), "tritonclient": ("dev",), "hypothesis": ("dev",), "schemathesis": ("dev",), "importlinter": ("dev",),
 }
 
 
