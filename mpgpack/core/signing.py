@@ -54,7 +54,8 @@ COVERS = {CORE: 'manifest.json less "packages" (model, schema, every artifact\'s
 ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 DEVICE_KEY_FILE = "trust.pub"      # the public key install.sh puts beside the device's bundle
 # The one line a reader prints when no key was given: what IS checked, and what is not.
-UNVERIFIED = ("signature: not checked (no trusted key given): every file is checked against the "
+UNVERIFIED = ("signature: not checked, the bundle is used as unsigned (no trusted key given): "
+              "every file is checked against the "
               "manifest's sha256s, but nothing vouches for the manifest itself; pass --trust "
               "KEY.pub to require a signature")
 

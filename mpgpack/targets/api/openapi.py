@@ -87,6 +87,8 @@ def _doc_endpoint(spec: RouteSpec, handler):
 
 
 NOT_FOUND = {404: {"model": ErrorBody, "description": "no such model (or version) on this server"}}
+NOT_IMPLEMENTED = {404: {"model": ErrorBody, "description": "an optional V2 extension this server "
+                                                          "does not implement (GET /v2 lists those it does)"}}
 
 
 def build_openapi(app: FastAPI, routes: list[APIRoute], models: RequestModels,

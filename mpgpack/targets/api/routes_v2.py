@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mpgpack.targets.api import v2, v2_http, v2_infer
-from mpgpack.targets.api.openapi import ERRORS, NOT_FOUND
+from mpgpack.targets.api.openapi import ERRORS, NOT_FOUND, NOT_IMPLEMENTED
 from mpgpack.targets.api.responses import JsonResponse
 from mpgpack.targets.api.service import Room
 from mpgpack.targets.api.serving import Served
@@ -55,6 +55,7 @@ class V2Routes(Room):
 
     def docs(self) -> dict[str, dict]:
         return {"v2_model": dict(responses=NOT_FOUND), "v2_model_ready": dict(responses=NOT_FOUND),
+                "v2_unsupported": dict(responses=NOT_IMPLEMENTED),
                 "v2_infer": dict(
             responses={200: {"model": v2.InferenceResponse}, **ERRORS, **NOT_FOUND},
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {

@@ -117,12 +117,12 @@ def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest
     """The request's structure (field names and types) by the protocol's models: from the JSON
     of an HTTP body (or of a binary request's header), or from gRPC as the same dict."""
     try:
-        return REQUEST.validate_json(body) if isinstance(body, bytes) else REQUEST.validate_python(body)
+        req = REQUEST.validate_json(body) if isinstance(body, bytes) else REQUEST.validate_python(body)
     except ValidationError as exc:
         err = from_validation(exc, models.rules, status=400, where=v2_location, allowed=v2_fields)
         err.errors = None          # the V2 error object is exactly {"error": "..."}
         raise err from None
-    if isinstance(body, bytes):        # gRPC messages cannot repeat a field
+    if not isinstance(body, dict):     # JSON text; gRPC messages cannot repeat a field
         refuse_duplicate_keys(body, count_keys(req), 400)
     return req
 
