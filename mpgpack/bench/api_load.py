@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from mpgpack.bench.servers import free_port, start, stop   # noqa: F401 (free_port, stop: for targets_bench)
+from mpgpack.core.cli_args import add_bundle_argument
 
 REPO = Path(__file__).resolve().parents[2]   # holds mpgpack/
 BIN = Path(sys.executable).parent
@@ -189,7 +190,7 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mpgpack.bench.api_load", description=__doc__.splitlines()[0])
-    p.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--duration", type=float, default=30, help="seconds per wrk run (default 30)")
     p.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from mpgpack.core.cli_args import add_bundle_argument
 
 
 def _bench(args) -> int:
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "artifact in every runtime, in-process latency per batch size, cold "
                                    "start and memory, HTTP service latency under load, and TF.js in "
                                    "headless Chromium. Writes results.json, REPORT.md and PNG plots.")
-    p.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--quick", action="store_true", help="shorter runs (under 3 minutes), same sections")
     p.add_argument("--peers", action="store_true",
                    help="also measure `mlflow models serve` of the same pipeline (installs MLflow "

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.bench.process import cold_start
+from mpgpack.core.cli_args import add_bundle_argument
 
 ONE_CAR = json.dumps({"cylinders": 4, "displacement": 97, "horsepower": 88, "weight": 2130,
                       "acceleration": 14.5, "model_year": 71, "origin": 3}) + "\n"
@@ -117,7 +118,7 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--runs", type=int, default=5, help="cold starts per runtime (median)")
     p.add_argument("--rows", type=int, default=100_000, help="rows in the generated CSV")
     p.add_argument("--cpu", type=int, default=0, help="the one core to pin to")

@@ -25,6 +25,7 @@ import numpy as np
 
 from mpgpack.bench.api_load import BIN, REPO, wrk
 from mpgpack.bench.servers import free_port, start, stop
+from mpgpack.core.cli_args import add_bundle_argument
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 PATHS = ("HTTP JSON", "HTTP binary", "gRPC")
@@ -171,7 +172,7 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from mpgpack.core.bundle import resolve_bundle_path
     p = argparse.ArgumentParser(prog="python -m mpgpack.bench.v2_load", description=__doc__.splitlines()[0])
-    p.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--duration", type=float, default=5, help="seconds per point (default 5)")
     p.add_argument("--clients", default="1,8,32", help="concurrent clients (default 1,8,32)")
     p.add_argument("--sizes", default="1,100", help="cars per request (default 1,100)")

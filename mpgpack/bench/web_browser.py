@@ -21,6 +21,7 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from mpgpack.core.cli_args import add_bundle_argument
 
 ONE_ROW_RUN = 25
 
@@ -185,7 +186,7 @@ def format_table(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mpgpack.bench.web_browser", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
+    add_bundle_argument(parser)
     parser.add_argument("--quick", action="store_true", help="fewer visits and repeats")
     parser.add_argument("--json", type=Path, default=None, help="also write the full results here")
     args = parser.parse_args(argv)

@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from mpgpack.core.cli_args import add_bundle_argument
+
 
 def _build(args) -> int:
     key = None
@@ -90,9 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "re-run the golden vectors in onnxruntime and LiteRT. Exit code 0 "
                                    "only if every hash matches and every float32 artifact is within "
                                    "the tolerance.")
-    p.add_argument("bundle", nargs="?", default=None,
-                   help="bundle folder, a registry folder with CURRENT, or "
-                        "s3://BUCKET/PREFIX/current (default: dist)")
+    add_bundle_argument(p, positional=True, s3=True)
     p.add_argument("--trust", default=None, metavar="KEY.pub",
                    help="require a valid signature by this Ed25519 public key (default: the "
                         "signature is not checked, and verify says so)")
@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and the device serve from; the edge tarball ships it) and "
                                    "the whole manifest (web site, report, edge tarballs). Sign "
                                    "after `mpgpack edge bundle`, or with `publish --sign-key`.")
-    p.add_argument("bundle", help="bundle folder, or a registry folder with CURRENT (e.g. dist)")
+    add_bundle_argument(p, positional=True, required=True)
     p.add_argument("--key", required=True, help="Ed25519 private key, PEM (`mpgpack keygen`)")
     p.set_defaults(run=_sign)
 

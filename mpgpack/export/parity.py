@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mpgpack.core.errors import UserError
 from mpgpack.core.runtimes import LiteRTRunner, OnnxRunner
 from mpgpack.core.verify import error_stats, holdout_mae
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mpgpack.core.cli_args import add_bundle_argument
+
 
 def _publish(args) -> int:
     from mpgpack.storage.registry import open_registry
@@ -62,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(AWS_ENDPOINT_URL for a non-AWS server). DEST may also be "
                                    "a local registry folder (DEST/CURRENT); either way the "
                                    "publish is recorded in the registry's history.")
-    p.add_argument("bundle", help="bundle folder, or a registry folder with CURRENT (e.g. dist)")
+    add_bundle_argument(p, positional=True, required=True)
     p.add_argument("dest", help="s3://BUCKET/PREFIX/ or a local registry folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per uploaded object")
     p.add_argument("--sign-key", default=None, metavar="KEY",

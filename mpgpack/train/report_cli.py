@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from mpgpack.core.cli_args import add_bundle_argument
+
 
 def _report(args) -> int:
     from mpgpack.core.errors import UserError
@@ -49,7 +51,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "checking its files against the manifest's sha256s, and a "
                                    "one-line summary. With --open, open it in a web browser if "
                                    "one is available ($BROWSER is honoured).")
-    p.add_argument("bundle", nargs="?", default=None,
-                   help="bundle folder, or a registry folder with CURRENT (default: dist)")
+    add_bundle_argument(p, positional=True)
     p.add_argument("--open", action="store_true", help="open the report in a web browser")
     p.set_defaults(run=_report)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from mpgpack.core.cli_args import add_bundle_argument
+
 
 def _serve(args) -> int:
     # The server stack first: without the api extra, that is the one thing the user hears.
@@ -228,9 +230,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "$MPGPACK_ADMIN_TOKEN) or SIGHUP to this process switches to the "
                                    "registry's CURRENT version without dropping a request. Needs "
                                    "only the `api` extra (no TensorFlow, no scikit-learn).")
-    p.add_argument("--bundle", default=None,
-                   help="bundle folder, a registry folder with CURRENT, or s3://BUCKET/PREFIX/current "
-                        "(needs the s3 extra) (default: dist)")
+    add_bundle_argument(p, s3=True)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")

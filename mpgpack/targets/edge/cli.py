@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mpgpack.core.cli_args import add_bundle_argument
 from mpgpack.targets.edge.pack import RELEASE_PYTHONS
 
 ARCH_CHOICES = ["aarch64", "x86_64"]
@@ -98,8 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "systemd units, README) and record each in the manifest's "
                                     "packages with its sha256 and size. Wheels are downloaded "
                                     "once and cached.")
-    p.add_argument("--bundle", default=None,
-                   help="bundle folder, or a registry folder with CURRENT (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--arch", action="append", choices=ARCH_CHOICES,
                    help="target architecture, repeatable (default: aarch64 and x86_64)")
     p.add_argument("--wheel-cache", default=None,
@@ -131,8 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "reference and with this machine's LiteRT, both within the "
                                     "bundle's golden tolerance (the emulated CPU changes the last "
                                     "float32 bits, so not bit for bit).")
-    p.add_argument("--bundle", default=None,
-                   help="bundle folder, or a registry folder with CURRENT (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--release", choices=RELEASE_CHOICES, default=None,
                    help="Raspberry Pi OS release to check (default: both)")
     p.set_defaults(run=_emulate)

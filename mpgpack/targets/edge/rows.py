@@ -10,7 +10,6 @@ name it. Needs the standard library and numpy only: it runs on the device.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import operator

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mpgpack.core.cli_args import add_bundle_argument
 from mpgpack.targets.monitor import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
 
 
@@ -60,8 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "there is drift.")
     p.add_argument("logs", nargs="+", type=Path, metavar="LOG",
                    help="prediction log file(s); rotated backups LOG.N are read too")
-    p.add_argument("--bundle", default=None,
-                   help="bundle folder, or registry folder with CURRENT (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                    help=f"number of most recent records compared (default: {DEFAULT_WINDOW})")
     p.add_argument("--min-count", type=int, default=DEFAULT_MIN_COUNT,

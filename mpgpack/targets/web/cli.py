@@ -5,6 +5,8 @@ import argparse
 import errno
 import sys
 
+from mpgpack.core.cli_args import add_bundle_argument
+
 
 def _web(args) -> int:
     from mpgpack.core.errors import UserError
@@ -49,8 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "`mpgpack build`) over HTTP: the page predicts MPG in the "
                                    "browser with TF.js and works offline after the first visit. "
                                    "The bundle's report/ (if any) is served at /report/.")
-    p.add_argument("--bundle", default=None,
-                   help="bundle folder, or a registry folder with CURRENT (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080; 0 picks a free one)")

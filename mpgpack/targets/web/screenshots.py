@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mpgpack.core.bundle import open_bundle
 from mpgpack.targets.web.chromium import DESKTOP, PHONE, launch, serve_bundle
+from mpgpack.core.cli_args import add_bundle_argument
 
 
 def _sample_csv(bundle, path: Path, rows: int = 8) -> Path:
@@ -67,7 +68,7 @@ def take(bundle_arg=None, out: Path = Path("docs/screenshots")) -> list[Path]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mpgpack.targets.web.screenshots", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
+    add_bundle_argument(parser)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     args = parser.parse_args(argv)
     for path in take(args.bundle, args.out):
