@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mpgpack import __version__
 from tests.conftest import REPO, free_port
-from tests.test_api_support import stop, wait_ready
+from tests.helpers import stop, wait_until_up
 
 # All that installing mpgpack may put into site-packages: one package and its dist-info.
 TOP_LEVEL = {"mpgpack", f"mpgpack-{__version__}.dist-info"}
@@ -82,7 +82,7 @@ def serving(cmd: list[str], cwd: Path, env: dict, log: Path, port: int):
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc, log)
+        wait_until_up(url + "/v2/health/ready", proc, timeout=60, log=log)
         yield Served(url, proc)
     finally:
         stop(proc)

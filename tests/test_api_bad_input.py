@@ -10,7 +10,7 @@ import json
 import httpx
 import pytest
 
-from tests.test_api_support import running_server
+from tests.helpers import running_server
 
 CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,
        "acceleration": 12.0, "model_year": 70, "origin": 1}

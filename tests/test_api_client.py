@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, free_port, run_cli
-from tests.test_api_support import running_server
+from tests.helpers import running_server
 
 CAR_ARGS = ["cylinders=8", "displacement=307", "horsepower=130", "weight=3504",
             "acceleration=12", "model_year=70", "origin=1"]

@@ -7,7 +7,7 @@ import sys
 import httpx
 
 from tests.conftest import free_port, run_cli
-from tests.test_api_support import running_server
+from tests.helpers import running_server
 
 # Run `mpgpack serve` with an import hook that fails any import of the build stack, as if
 # TensorFlow, scikit-learn, tensorflowjs and pandas were not installed, and records attempts.

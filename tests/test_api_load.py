@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from mpgpack.bench.api_load import request_bodies, wrk
-from tests.test_api_support import running_server
+from tests.helpers import running_server
 
 CAR = {"cylinders": 4, "displacement": 97.0, "horsepower": 88.0, "weight": 2130.0,
        "acceleration": 14.5, "model_year": 70, "origin": 3}

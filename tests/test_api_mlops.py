@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from mpgpack.core.registry import LocalRegistry, set_current
-from tests.test_api_support import running_server
+from tests.helpers import running_server
 from tests.test_registry_rollout import write_changed_csv
 from tests.conftest import run_cli
 

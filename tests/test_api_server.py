@@ -10,7 +10,7 @@ import pytest
 
 from mpgpack.core.bundle import open_bundle
 from tests.helpers import record_site
-from tests.test_api_support import golden_cars, running_server
+from tests.helpers import running_server
 
 CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,
        "acceleration": 12.0, "model_year": 70, "origin": 1}
@@ -43,7 +43,7 @@ def test_golden_vectors_via_predict_and_v2(http, bundle_dir):
     """The service's answers equal the bundle's golden outputs (sklearn) within the tolerance."""
     bundle = open_bundle(bundle_dir)
     golden = bundle.golden()
-    cars = golden_cars(bundle)
+    cars = bundle.golden_cars()
     r = http.post("/predict", json={"instances": cars})
     assert r.status_code == 200, r.text
     got = np.array([p["mpg"] for p in r.json()["predictions"]])

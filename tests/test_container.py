@@ -24,7 +24,7 @@ import pytest
 
 from tests.clean_venv import TOP_LEVEL, make_venv, serving
 from tests.conftest import REPO, free_port
-from tests.test_api_support import post_json
+from tests.helpers import post_json
 
 pytestmark = pytest.mark.slow
 
