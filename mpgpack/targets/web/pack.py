@@ -125,27 +125,8 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
         shutil.copyfile(SRC / name, site / name)
 
     js = first_load_js(built["outputs"], DEFAULT_BACKEND)
-    preload = "\n".join(f'<link rel="modulepreload" href="{name}">' for name in js if name != "app.js")
-    # The page checks model/manifest.json against this (data.js), and the server checks
-    # index.html against the bundle's manifest at start: a chain from the manifest to the page.
-    preload += (f'\n<meta name="mpg-manifest-sha256" '
-                f'content="{sha256_file(site / "model" / "manifest.json")}">')
-    (site / "index.html").write_text((SRC / "index.html").read_text().replace("<!--preload-->", preload))
-
-    # What a first visit fetches; the service worker caches the same list (plus the wasm
-    # binary and golden.json, so that the other backend and the self-test work offline too).
-    first_load = ["index.html", "style.css", *js, "model/manifest.json",
-                  *(f"model/{n}" for n in model_files), "icon.svg", "app.webmanifest"]
-    precache = ["./", *first_load, "model/golden.json"]
-    if DEFAULT_BACKEND == "wasm":
-        first_load.append(WASM_FOR_OFFLINE)
-    precache_hash = hashlib.sha256()
-    for rel in sorted(set(precache) - {"./"}):
-        precache_hash.update(f"{rel} {sha256_file(site / rel)}\n".encode())
-    cache_name = f"mpg-{manifest['model']['version']}-{precache_hash.hexdigest()[:12]}"
-    (site / "sw.js").write_text((SRC / "sw.js").read_text()
-                                .replace("__CACHE_NAME__", cache_name)
-                                .replace("__PRECACHE__", json.dumps(precache)))
+    _write_index(site, js)
+    first_load = _write_service_worker(site, js, model_files, manifest["model"]["version"])
 
     files = sorted(p for p in site.rglob("*") if p.is_file())
     listing, file_hashes = tree_sha256(site)
@@ -161,3 +142,31 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
         "first_load_bytes": sum((site / f).stat().st_size for f in first_load),
         "first_load_gzip_bytes": sum(_gzip_size(site / f) for f in first_load),
     }}
+
+
+def _write_index(site: Path, js: list[str]) -> None:
+    preload = "\n".join(f'<link rel="modulepreload" href="{name}">' for name in js if name != "app.js")
+    # The page checks model/manifest.json against this (data.js), and the server checks
+    # index.html against the bundle's manifest at start: a chain from the manifest to the page.
+    preload += (f'\n<meta name="mpg-manifest-sha256" '
+                f'content="{sha256_file(site / "model" / "manifest.json")}">')
+    (site / "index.html").write_text((SRC / "index.html").read_text().replace("<!--preload-->", preload))
+
+
+def _write_service_worker(site: Path, js: list[str], model_files: dict, version: str) -> list[str]:
+    """Writes sw.js; returns what a first visit fetches. The service worker caches the same
+    list (plus the wasm binary and golden.json, so the other backend and the self-test work
+    offline too), under a cache name that changes with any of those files."""
+    first_load = ["index.html", "style.css", *js, "model/manifest.json",
+                  *(f"model/{n}" for n in model_files), "icon.svg", "app.webmanifest"]
+    precache = ["./", *first_load, "model/golden.json"]
+    if DEFAULT_BACKEND == "wasm":
+        first_load.append(WASM_FOR_OFFLINE)
+    precache_hash = hashlib.sha256()
+    for rel in sorted(set(precache) - {"./"}):
+        precache_hash.update(f"{rel} {sha256_file(site / rel)}\n".encode())
+    cache_name = f"mpg-{version}-{precache_hash.hexdigest()[:12]}"
+    (site / "sw.js").write_text((SRC / "sw.js").read_text()
+                                .replace("__CACHE_NAME__", cache_name)
+                                .replace("__PRECACHE__", json.dumps(precache)))
+    return first_load
