@@ -21,7 +21,7 @@ from mpgpack.core.bundle import open_bundle, resolve_bundle_path
 from mpgpack.core.bundle_write import artifact_entry, write_manifest
 from mpgpack.core.errors import UserError
 from mpgpack.core.registry import LocalRegistry, Registry
-from tests.conftest import ACCESS_KEY, BUCKET, SECRET_KEY, run_cli
+from tests.conftest import BUCKET, run_cli
 
 A, B = "mpg-00000000000a", "mpg-00000000000b"
 
@@ -65,15 +65,7 @@ def _folder_home(tmp_path: Path) -> Home:
 
 def _s3_home(request, tmp_path: Path) -> Home:
     server = request.getfixturevalue("s3_server")
-    monkeypatch = request.getfixturevalue("monkeypatch")
-    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-           "AWS_ENDPOINT_URL": server.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-           "MPGPACK_CACHE": str(tmp_path / "cache")}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    env = request.getfixturevalue("s3_env")
     from mpgpack.storage.registry import open_registry
     from mpgpack.storage.s3 import fetch_bundle
     location = f"s3://{BUCKET}/registry-{uuid.uuid4().hex[:8]}/"

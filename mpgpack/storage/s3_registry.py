@@ -47,7 +47,8 @@ class PublishResult(Published):
 
 def _bundle_files(root: Path) -> list[Path]:
     """Every file of a bundle, manifest.json last (a version without it is incomplete)."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+    # Only the top-level manifest goes last: web/model/manifest.json is an ordinary file.
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p != root / MANIFEST)
     return files + [root / MANIFEST]
 
 
