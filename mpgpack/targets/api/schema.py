@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 from mpgpack.core.schema import Feature, Schema, show_number
 
 DEFAULT_MAX_BATCH = 10_000
+_NO_WARNINGS: list = []     # shared by the rows of a request without warnings (read-only)
 
 CAR_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
                         title="Car", json_schema_extra={"description": "One car, as named raw features."})
@@ -156,11 +157,13 @@ class RequestModels:
 
     def check_training_range(self, X: np.ndarray) -> tuple[list[list[dict]], dict[str, int]]:
         """Per row: the features outside the training range (predicted, but less trustworthy);
-        and how many values per feature were outside (for the drift metric)."""
-        out = (X < self._lo) | (X > self._hi)         # NaN compares False: a missing value is not flagged
+        and how many values per feature were outside (for the drift metric). Without any,
+        every row's list is one shared empty list: read it, never append to it."""
+        out = X < self._lo         # NaN compares False: a missing value is not flagged
+        out |= X > self._hi
+        if not np.count_nonzero(out):       # the usual case; count_nonzero is cheaper than any()
+            return [_NO_WARNINGS] * len(X), {}
         result: list[list[dict]] = [[] for _ in range(len(X))]
-        if not out.any():
-            return result, {}
         texts = self._range_texts
         rows, cols = np.nonzero(out)
         for i, j, value in zip(rows.tolist(), cols.tolist(), X[rows, cols].tolist()):
