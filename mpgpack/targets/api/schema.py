@@ -147,6 +147,7 @@ class RequestModels:
              f"is outside the training range [{show_number(f.training_range[0])}, "
              f"{show_number(f.training_range[1])}]; the prediction is an extrapolation")
             for f in self.schema]
+        self._warning_cache: dict[tuple[int, float], dict] = {}
 
     def to_matrix(self, parsed: dict) -> np.ndarray:
         """The validated request as float32 [N, 7] in feature order; null becomes NaN."""
@@ -164,15 +165,24 @@ class RequestModels:
         if not np.count_nonzero(out):       # the usual case; count_nonzero is cheaper than any()
             return [_NO_WARNINGS] * len(X), {}
         result: list[list[dict]] = [[] for _ in range(len(X))]
-        texts = self._range_texts
         rows, cols = np.nonzero(out)
-        for i, j, value in zip(rows.tolist(), cols.tolist(), X[rows, cols].tolist()):
-            name, training_range, range_text = texts[j]
-            shown = format(value, ".7g")      # float32 -> the value as sent (24.8, not 24.79999…)
-            result[i].append({"field": name, "value": float(shown), "training_range": training_range,
-                              "message": f"{name}={shown} {range_text}"})
+        cache = self._warning_cache
+        if len(cache) > 4096:          # bounded: the flagged values a service sees repeat a lot
+            cache.clear()
+        for i, key in zip(rows.tolist(), zip(cols.tolist(), X[rows, cols].tolist())):
+            warning = cache.get(key)
+            if warning is None:
+                warning = cache[key] = self._warning(*key)
+            result[i].append(warning)
         counts = np.count_nonzero(out, axis=0)
         return result, {self.names[j]: int(counts[j]) for j in np.flatnonzero(counts)}
+
+    def _warning(self, column: int, value: float) -> dict:
+        """One out-of-range warning; shared by every row that has the same value (read-only)."""
+        name, training_range, range_text = self._range_texts[column]
+        shown = format(value, ".7g")      # float32 -> the value as sent (24.8, not 24.79999…)
+        return {"field": name, "value": float(shown), "training_range": training_range,
+                "message": f"{name}={shown} {range_text}"}
 
     def warnings(self, X: np.ndarray) -> list[list[dict]]:
         return self.check_training_range(X)[0]
