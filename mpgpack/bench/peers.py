@@ -1,4 +1,5 @@
-"""Peers measured with `mpgpack bench --peers`: `mlflow models serve` of the same pipeline.
+"""Peers measured with `mpgpack bench --peers`: `mlflow models serve` of the same pipeline, and
+the venv each peer is installed into (the KServe, MLServer and BentoML servers: peer_servers.py).
 
 MLflow is installed into a venv of its own on first use. It saves sklearn models with skops,
 which refuses types it does not trust: the ones skops reports for this pipeline are passed
