@@ -80,8 +80,8 @@ def _mlserver(py: Path, bundle: Path, port: int, work: Path):
     from mpgpack.bench.servers import free_port
     folder = work / "mlserver"
     (folder / "mpg").mkdir(parents=True, exist_ok=True)
-    # parallel_workers 0: inference inline in the server process; the pool of 2 answered
-    # fewer requests for this model (its IPC costs more than the model).
+    # parallel_workers 0: inference inline in the server process. MLServer's HTTP server is
+    # one process either way; its worker pool adds an IPC hop per request for a ~12 µs model.
     (folder / "settings.json").write_text(json.dumps({
         "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
         "metrics_port": free_port(), "parallel_workers": 0}))
