@@ -57,3 +57,35 @@ def test_bench_quick_writes_every_section(bundle_dir, tmp_path):
     for plot in results["plots"]:
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {"latency_vs_batch.png", "parity.png", "throughput_vs_concurrency.png"} <= set(results["plots"])
+
+
+def _point(rps: float, p99: float = 5.0) -> dict:
+    return {"requests_per_s": rps, "cars_per_s": rps, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": p99,
+            "max_ms": 9.0, "errors": 0, "repetitions": 2, "requests_per_s_each": [rps, rps]}
+
+
+def test_ratios_and_report_compare_with_the_best_peer_per_point(tmp_path):
+    """The peers' table: each mpgpack row is divided by the fastest peer at that point (which
+    differs per point), never by the weakest; the report shows every endpoint and server."""
+    from mpgpack.bench.ratios import ratios
+    from mpgpack.bench.report import markdown
+    server = {"setting": "s", "cold_start_s": 1.5, "golden_max_abs_error": 1e-6, "golden_cars": 9,
+              "endpoints": [], "rss_total_mb": 300.0, "rss_max_process_mb": 120.0, "processes": 3}
+    peers = {"tool": "wrk", "duration_s": 5, "repetitions": 2, "loadavg_at_end": (3.0, 3.0, 3.0),
+             "notes": "interleaved.", "servers": {"mpgpack": server, "KServe": server},
+             "endpoints": {"mpgpack /predict": {"1x8": _point(9000), "100x8": _point(3000)},
+                           "KServe V1": {"1x8": _point(3000), "100x8": _point(500)},
+                           "MLServer V2": {"1x8": _point(1000), "100x8": _point(1500)}}}
+    results = {"service": {"peers": peers}}
+    out = ratios(results)
+    one = out["mpgpack /predict vs best peer, 1 car/request, 8 clients"]
+    hundred = out["mpgpack /predict vs best peer, 100 cars/request, 8 clients"]
+    assert (one["best_peer"], one["value"]) == ("KServe V1", 3.0)
+    assert (hundred["best_peer"], hundred["value"]) == ("MLServer V2", 2.0)
+    results.update(ratios=out, seconds=1.0, quick=True, bundle={"version": "v"},
+                   machine={"date": "d", "cpu": "c", "cores": 2, "memory_gib": 1, "python": "3"})
+    report = markdown(results, [])
+    assert "## Against the servers users would pick" in report
+    assert "| MLServer V2 | 1,000 (5.0 ms) | 1,500 (5.0 ms) |" in report
+    assert "| best peer | KServe V1 | MLServer V2 |" in report
+    assert hundred["text"] in report

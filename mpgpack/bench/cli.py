@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_bundle_argument(p)
     p.add_argument("--quick", action="store_true", help="shorter runs (under 3 minutes), same sections")
     p.add_argument("--peers", action="store_true",
-                   help="also measure `mlflow models serve` of the same pipeline (installs MLflow "
-                        "into a venv of its own on first use)")
+                   help="also measure `mlflow models serve` of the same pipeline, and KServe, "
+                        "MLServer and BentoML serving the same model.onnx, interleaved with "
+                        "mpgpack (each installed into a venv of its own on first use)")
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="output folder (default: bench-out)")
     p.set_defaults(run=_bench)

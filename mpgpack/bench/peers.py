@@ -1,4 +1,5 @@
-"""Peers measured with `mpgpack bench --peers`: `mlflow models serve` of the same pipeline.
+"""Peers measured with `mpgpack bench --peers`: `mlflow models serve` of the same pipeline, and
+the venv each peer is installed into (the KServe, MLServer and BentoML servers: peer_servers.py).
 
 MLflow is installed into a venv of its own on first use. It saves sklearn models with skops,
 which refuses types it does not trust: the ones skops reports for this pipeline are passed
@@ -31,16 +32,23 @@ print("trusted:", trusted)
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
-def ensure_mlflow_venv(log=sys.stderr) -> Path:
-    stamp = VENV / ".requirements"
-    want = REQUIREMENTS.read_text()
+def ensure_venv(name: str, requirements: Path, log=sys.stderr) -> Path:
+    """~/.cache/mpgpack/<name>-venv with the pinned requirements, (re)installed only when the
+    pins change: a peer's dependencies never touch the project's."""
+    venv = VENV.parent / f"{name}-venv"
+    stamp = venv / ".requirements"
+    want = requirements.read_text()
     if stamp.is_file() and stamp.read_text() == want:
-        return VENV
-    print(f"bench: installing MLflow into {VENV} (first use only) …", file=log, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-r", str(REQUIREMENTS)], check=True)
+        return venv
+    print(f"bench: installing {name} into {venv} (first use only) …", file=log, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", str(requirements)], check=True)
     stamp.write_text(want)
-    return VENV
+    return venv
+
+
+def ensure_mlflow_venv(log=sys.stderr) -> Path:
+    return ensure_venv("mlflow", REQUIREMENTS, log)
 
 
 @contextmanager

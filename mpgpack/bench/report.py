@@ -149,6 +149,29 @@ def _v2_protocols(results: dict) -> list[str]:
                f"{p['max_abs_diff_between_paths']:.1e} MPG.", ""])
 
 
+def _peers(results: dict) -> list[str]:
+    p = _get(results, "service", "peers")
+    if not p:
+        return []
+    from mpgpack.bench.peer_load import best_peer
+    points = list(next(iter(p["endpoints"].values())))
+    head = [f"{c.split('x')[0]} car{'s' if c.split('x')[0] != '1' else ''}: "
+            f"{c.split('x')[1]} client{'s' if c.split('x')[1] != '1' else ''}" for c in points]
+    rows = [[label] + [f"{pts[c]['requests_per_s']:,.0f} ({pts[c]['p99_ms']:.1f} ms"
+                       f"{', ' + str(pts[c]['errors']) + ' errors' if pts[c]['errors'] else ''})"
+                       for c in points] for label, pts in p["endpoints"].items()]
+    rows.append(["best peer"] + [(best_peer(p, c) or ("",))[0] for c in points])
+    servers = [[name, s["setting"], f"{s['cold_start_s']:.2f} s", f"{s['rss_total_mb']:.0f} MB",
+                s["processes"], f"{s['rss_max_process_mb']:.0f} MB", f"{s['golden_max_abs_error']:.1e}"]
+               for name, s in p["servers"].items()]
+    return (["## Against the servers users would pick (same model.onnx, interleaved)", "",
+             "req/s (p99) per endpoint; cars/s = req/s × cars per request.", ""]
+            + _table(["endpoint"] + head, rows)
+            + _table(["server", "setting", "cold start (to first prediction)", "RSS (tree)",
+                      "processes", "largest process", "golden max abs err"], servers)
+            + [p["notes"] + f" Load average at end: {p['loadavg_at_end'][0]:.1f}.", ""])
+
+
 def _edge_csv(results: dict) -> list[str]:
     if not results.get("edge_csv"):
         return []
@@ -183,7 +206,8 @@ def _failed_sections(results: dict) -> list[str]:
 
 
 # The report's sections in order; each returns its Markdown lines ([] when the run has no data).
-SECTIONS = [_headline, _parity, _latency, _cold_start, _service, _v2_protocols, _edge_csv, _browser,
+SECTIONS = [_headline, _parity, _latency, _cold_start, _service, _peers, _v2_protocols, _edge_csv,
+            _browser,
             _failed_sections]
 
 

@@ -120,7 +120,10 @@ def service(bundle: Bundle, quick: bool, peers: bool) -> dict:
               "notes": f"single car per request unless stated; wrk {duration} s per point; the API "
                        "and baseline each run 2 workers on the same 2 cores as wrk."}
     if peers:
+        from mpgpack.bench.peer_load import run_peers
         result["servers"]["mlflow models serve"] = _mlflow(bundle, duration)
+        # The servers users would really pick, interleaved with mpgpack: shorter runs, repeated.
+        result["peers"] = run_peers(bundle, duration=2 if quick else 5, reps=2)
     return {"service": result}
 
 

@@ -25,6 +25,8 @@ import orjson
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
                                disable_created_metrics, generate_latest)
 
+from mpgpack.targets.api.hot_lane import HotLane
+
 disable_created_metrics()   # the *_created series double the output and nobody graphs them
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -173,7 +175,9 @@ class ObservabilityMiddleware:
     Endpoints may put the number of cars in scope["mpg.batch"] for the batch-size histogram,
     the error message in scope["mpg.error"] for the log line, and the model version that
     answered in scope["mpg.version"]; every response carries it as X-Model-Version (for other
-    requests: `current_version()`, the version served when the response starts).
+    requests: `current_version()`, the version served when the response starts). POSTs to the
+    prediction paths go to their handler through the hot lane (hot_lane.py), the rest through
+    the app's full stack.
     """
 
     def __init__(self, app, metrics: Metrics, log_requests: bool = True, current_version=None):
@@ -185,6 +189,12 @@ class ObservabilityMiddleware:
         # restarts, and far cheaper than a uuid4 per request.
         self._id_prefix = os.urandom(6).hex() + "-"
         self._ids = itertools.count(1)
+        self._lane: HotLane | None = None     # the prediction paths' own lane (hot_lane.py)
+
+    def _open_lane(self, scope) -> HotLane:
+        # The app's routes and error handlers are complete once it serves a request.
+        self._lane = HotLane(scope["app"])
+        return self._lane
 
     def _flushing_at_shutdown(self, send):
         """uvicorn re-raises SIGTERM after a graceful shutdown, so the process dies by the
@@ -228,7 +238,12 @@ class ObservabilityMiddleware:
 
         try:
             if bad_id is None:
-                await self.app(scope, receive, send_with_id)
+                lane = self._lane or self._open_lane(scope)
+                route = lane.route(scope)
+                if route is None:
+                    await self.app(scope, receive, send_with_id)
+                else:
+                    await lane(route, scope, receive, send_with_id)
             else:
                 message = (f"header X-Request-ID: must be 1 to 128 characters from "
                            f"A-Z a-z 0-9 . _ : / + = @ -, got {bad_id[:40]!r}")

@@ -33,6 +33,8 @@ from pydantic_core import PydanticCustomError
 from mpgpack.core.schema import Feature, Schema, show_number
 
 DEFAULT_MAX_BATCH = 10_000
+_NO_WARNINGS: list = []     # shared by the rows of a request without warnings (read-only)
+_NO_ROWS = np.empty(0, dtype=np.intp)   # no flagged rows (read-only)
 
 CAR_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
                         title="Car", json_schema_extra={"description": "One car, as named raw features."})
@@ -169,6 +171,7 @@ class RequestModels:
              f"is outside the training range [{show_number(f.training_range[0])}, "
              f"{show_number(f.training_range[1])}]; the prediction is an extrapolation")
             for f in self.schema]
+        self._warning_cache: dict[tuple[int, float], dict] = {}
 
     def to_matrix(self, parsed: dict) -> np.ndarray:
         """The validated request as float32 [N, 7] in feature order; null becomes NaN."""
@@ -183,24 +186,35 @@ class RequestModels:
         worded for the first `detail_limit` flagged rows only (None: all; later rows get []:
         a 10,000-car batch outside the range would otherwise answer 10 MB of the same
         sentences); how many values per feature were outside (the drift metric); and the
-        indexes of every flagged row."""
-        out = (X < self._lo) | (X > self._hi)         # NaN compares False: a missing value is not flagged
+        indexes of every flagged row. Without any, every row's list is one shared empty list:
+        read it, never append to it."""
+        out = X < self._lo         # NaN compares False: a missing value is not flagged
+        out |= X > self._hi
+        if not np.count_nonzero(out):       # the usual case; count_nonzero is cheaper than any()
+            return [_NO_WARNINGS] * len(X), {}, _NO_ROWS
         result: list[list[dict]] = [[] for _ in range(len(X))]
-        if not out.any():
-            return result, {}, np.empty(0, dtype=np.intp)
-        texts = self._range_texts
         rows, cols = np.nonzero(out)                  # row-major: a row's pairs are together
         flagged = np.unique(rows)
         if detail_limit is not None and len(flagged) > detail_limit:
             cut = int(np.searchsorted(rows, flagged[detail_limit]))   # the first unworded row
             rows, cols = rows[:cut], cols[:cut]
-        for i, j, value in zip(rows.tolist(), cols.tolist(), X[rows, cols].tolist()):
-            name, training_range, range_text = texts[j]
-            shown = format(value, ".7g")      # float32 -> the value as sent (24.8, not 24.79999…)
-            result[i].append({"field": name, "value": float(shown), "training_range": training_range,
-                              "message": f"{name}={shown} {range_text}"})
+        cache = self._warning_cache
+        if len(cache) > 4096:          # bounded: the flagged values a service sees repeat a lot
+            cache.clear()
+        for i, key in zip(rows.tolist(), zip(cols.tolist(), X[rows, cols].tolist())):
+            warning = cache.get(key)
+            if warning is None:
+                warning = cache[key] = self._warning(*key)
+            result[i].append(warning)
         counts = np.count_nonzero(out, axis=0)
         return result, {self.names[j]: int(counts[j]) for j in np.flatnonzero(counts)}, flagged
+
+    def _warning(self, column: int, value: float) -> dict:
+        """One out-of-range warning; shared by every row that has the same value (read-only)."""
+        name, training_range, range_text = self._range_texts[column]
+        shown = format(value, ".7g")      # float32 -> the value as sent (24.8, not 24.79999…)
+        return {"field": name, "value": float(shown), "training_range": training_range,
+                "message": f"{name}={shown} {range_text}"}
 
     def warnings(self, X: np.ndarray) -> list[list[dict]]:  # every row worded
         return self.check_training_range(X)[0]
