@@ -48,8 +48,9 @@ def _alive(pid: int) -> bool:
 
 
 class ReloadBroadcast:
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike, expected_workers: int = 1):
         self.folder = Path(folder)
+        self.expected_workers = expected_workers   # a worker still starting has no status yet
         self.state_path = self.folder / STATE
         self.pid = os.getpid()
         self.generation = 0
@@ -100,13 +101,15 @@ class ReloadBroadcast:
         return out
 
     def wait_for(self, generation: int, timeout: float = 15.0) -> dict[int, dict]:
-        """Worker statuses once every live worker reached `generation` (or gave up on it), or
-        when the timeout passed."""
+        """Worker statuses once every worker (all `expected_workers` of them: one still starting
+        has written no status yet) reached `generation` (or gave up on it), or when the timeout
+        passed."""
         deadline = time.monotonic() + timeout
         while True:
             workers = self.workers()
-            if all(w.get("generation", 0) >= generation for w in workers.values()) or \
-                    time.monotonic() > deadline:
+            done = len(workers) >= self.expected_workers and \
+                all(w.get("generation", 0) >= generation for w in workers.values())
+            if done or time.monotonic() > deadline:
                 return workers
             time.sleep(0.05)
 

@@ -31,7 +31,8 @@ class Service:
     def __init__(self, settings: ApiSettings):
         """Loads and self-tests the start-up version. Raises UserError (one line) for a bad bundle."""
         self.settings = settings
-        self.broadcast = ReloadBroadcast(settings.reload_dir) if settings.reload_dir else None
+        self.broadcast = (ReloadBroadcast(settings.reload_dir, settings.workers)
+                          if settings.reload_dir else None)
         published = self.broadcast.published() if self.broadcast else None
         # A worker (re)started after a reload serves what its siblings serve, not the start-up bundle.
         start = published["bundle"] if published else (settings.bundle or settings.source)
