@@ -161,3 +161,7 @@ def lower_linear_regressor(lin) -> TensorFn:
     def run(x):
         return tf.matmul(x, w) + b
     return run
+
+
+# Registers the tree-ensemble lowerings (imported last: it imports `register` from here).
+from mpgpack.export import lowering_trees  # noqa: E402,F401
