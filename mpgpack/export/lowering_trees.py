@@ -81,6 +81,7 @@ class TreeTensors:
 
     def __init__(self, trees: list[FlatTree], n_outputs: int):
         self.bias = np.zeros(n_outputs)
+        self.n_trees, self.n_constant_trees = len(trees), 0
         internal: dict[tuple[int, int], int] = {}
         feature, threshold, missing_left = [], [], []
         by_level: dict[int, list[tuple[int, int, int, bool]]] = {}  # (tree, node, parent, right)
@@ -95,8 +96,10 @@ class TreeTensors:
                     by_level.setdefault(depth[child], []).append((t, child, node, right))
             if tree.left[0] < 0:                 # a single leaf: a constant
                 self.bias += tree.value[0]
+                self.n_constant_trees += 1
         self.feature = np.asarray(feature, dtype=np.int32)
-        self.threshold = float32_thresholds(np.asarray(threshold, dtype=np.float64))
+        self.threshold_f64 = np.asarray(threshold, dtype=np.float64)
+        self.threshold = float32_thresholds(self.threshold_f64)
         self.missing_left = np.asarray(missing_left, dtype=bool)
         self.levels, self.leaf_tree, self.leaf_node, values = [], [], [], []
         previous: dict[tuple[int, int], int] = {}
@@ -213,6 +216,17 @@ def _hgb_tensors(hgb) -> TreeTensors:
     tensors = TreeTensors(trees, k)
     tensors.bias += np.asarray(hgb._baseline_prediction, dtype=np.float64).reshape(-1)
     return tensors
+
+
+def ensemble_tensors(est) -> TreeTensors:
+    """The tensors of a supported ensemble; its raw scores (regressors: the prediction)."""
+    if isinstance(est, (GradientBoostingRegressor, GradientBoostingClassifier)):
+        return _gb_tensors(est)
+    if isinstance(est, (RandomForestRegressor, RandomForestClassifier)):
+        return _forest_tensors(est, classifier=isinstance(est, RandomForestClassifier))
+    if isinstance(est, (HistGradientBoostingRegressor, HistGradientBoostingClassifier)):
+        return _hgb_tensors(est)
+    raise UnsupportedStepError(f"{type(est).__name__} is not a supported tree ensemble")
 
 
 # --- estimator lowerings -----------------------------------------------------------------------
