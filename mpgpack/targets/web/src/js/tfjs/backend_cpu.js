@@ -7,6 +7,7 @@ import {concatConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Concat';
 import {equalConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Equal';
 import {gatherV2Config} from '@tensorflow/tfjs-backend-cpu/dist/kernels/GatherV2';
 import {identityConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Identity';
+import {lessEqualConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/LessEqual';
 import {multiplyConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Multiply';
 import {notEqualConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/NotEqual';
 import {reshapeConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Reshape';
@@ -17,8 +18,8 @@ import {tileConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Tile';
 import {_fusedMatMulConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/_FusedMatMul';
 
 for (const config of [castConfig, concatConfig, equalConfig, gatherV2Config, identityConfig,
-  multiplyConfig, notEqualConfig, reshapeConfig, selectConfig, stridedSliceConfig, subConfig,
-  tileConfig, _fusedMatMulConfig]) {
+  lessEqualConfig, multiplyConfig, notEqualConfig, reshapeConfig, selectConfig,
+  stridedSliceConfig, subConfig, tileConfig, _fusedMatMulConfig]) {
   registerKernel(config);
 }
 export const name = 'cpu';

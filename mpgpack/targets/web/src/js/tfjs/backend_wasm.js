@@ -8,6 +8,7 @@ import {concatConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Concat';
 import {equalConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Equal';
 import {gatherV2Config} from '@tensorflow/tfjs-backend-wasm/dist/kernels/GatherV2';
 import {identityConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Identity';
+import {lessEqualConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/LessEqual';
 import {multiplyConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Multiply';
 import {notEqualConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/NotEqual';
 import {reshapeConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Reshape';
@@ -18,8 +19,8 @@ import {tileConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Tile';
 import {_fusedMatMulConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/_FusedMatMul';
 
 for (const config of [castConfig, concatConfig, equalConfig, gatherV2Config, identityConfig,
-  multiplyConfig, notEqualConfig, reshapeConfig, selectConfig, stridedSliceConfig, subConfig,
-  tileConfig, _fusedMatMulConfig]) {
+  lessEqualConfig, multiplyConfig, notEqualConfig, reshapeConfig, selectConfig,
+  stridedSliceConfig, subConfig, tileConfig, _fusedMatMulConfig]) {
   registerKernel(config);
 }
 export const name = 'wasm';

@@ -8,6 +8,7 @@ export {concat} from '@tensorflow/tfjs-core/dist/ops/concat';
 export {equal} from '@tensorflow/tfjs-core/dist/ops/equal';
 export {expandDims} from '@tensorflow/tfjs-core/dist/ops/expand_dims';
 export {gather} from '@tensorflow/tfjs-core/dist/ops/gather';
+export {lessEqual} from '@tensorflow/tfjs-core/dist/ops/less_equal';
 export {mul} from '@tensorflow/tfjs-core/dist/ops/mul';
 export {notEqual} from '@tensorflow/tfjs-core/dist/ops/not_equal';
 export {scalar} from '@tensorflow/tfjs-core/dist/ops/scalar';
