@@ -90,15 +90,22 @@ def sklearn_out(est, X32):
     return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)[:, None]
 
 
-def tflite_model(fn, n_features: int, tmp_path) -> bytes:
-    """The lowered function converted as the build converts it (TFLite builtins only)."""
+def saved_model(fn, n_features: int, tmp_path):
+    """The lowered function as a SavedModel with a [None, n_features] float32 input."""
     import tensorflow as tf
 
     module = tf.Module()
     module.f = tf.function(lambda x: fn(x), input_signature=[tf.TensorSpec([None, n_features], tf.float32)])
     saved = tmp_path / "saved"
     tf.saved_model.save(module, str(saved), signatures={"serving_default": module.f})
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    return saved
+
+
+def tflite_model(fn, n_features: int, tmp_path) -> bytes:
+    """The lowered function converted as the build converts it (TFLite builtins only)."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model(fn, n_features, tmp_path)))
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return conv.convert()
 
@@ -234,24 +241,33 @@ def test_nan_in_every_column_goes_where_sklearn_sends_it(tmp_path):
 
 # --- TF.js in Node, and the page's trimmed TF.js build -----------------------------------------
 
-def test_tfjs_graph_model_in_node(tmp_path):
-    import tensorflow as tf
+TFJS_CASES = {   # one regressor (NaN rows included), and the classifiers' output shapes
+    "hgb regressor": lambda X, y: REGRESSORS["hgb"]().fit(X, y),
+    "gbm binary": lambda X, y: CLASSIFIERS["gbm"]().fit(X[~np.isnan(X).any(axis=1)],
+                                                        (y > np.median(y))[~np.isnan(X).any(axis=1)]),
+    "forest 3 classes": lambda X, y: CLASSIFIERS["forest"]().fit(X, classes(y)),
+    "hgb 3 classes": lambda X, y: CLASSIFIERS["hgb"]().fit(X, classes(y)),
+}
+
+
+@pytest.mark.parametrize("case", list(TFJS_CASES))
+def test_tfjs_graph_model_in_node(case, tmp_path):
+    """TF.js in Node matches sklearn, and the page's trimmed TF.js build has every op used."""
+    import json
+
     from mpgpack.export.tfjs_export import export_tfjs
     from mpgpack.targets.web.node_runner import tfjs_node_predict
     from mpgpack.targets.web.pack import check_graph_ops
-    import json
 
     X, y = mpg("hgb")
-    est = REGRESSORS["hgb"]().fit(X, y)
-    fn = lower(est)
-    module = tf.Module()
-    module.f = tf.function(lambda x: fn(x), input_signature=[tf.TensorSpec([None, X.shape[1]], tf.float32)])
-    tf.saved_model.save(module, str(tmp_path / "saved"), signatures={"serving_default": module.f})
-    model_json = export_tfjs(tmp_path / "saved", tmp_path / "tfjs")
-    check_graph_ops(json.loads(model_json.read_text()))      # the page's trimmed build runs it
+    est = TFJS_CASES[case](X, y)
+    X = X[~np.isnan(X).any(axis=1)] if case.startswith("gbm") else X
+    model_json = export_tfjs(saved_model(lower(est), X.shape[1], tmp_path), tmp_path / "tfjs")
+    check_graph_ops(json.loads(model_json.read_text()))
     X32 = X.astype(np.float32)
+    want = sklearn_out(est, X32)
     got, _ = tfjs_node_predict(tmp_path / "tfjs", X32)
-    assert np.abs(got - est.predict(X32.astype(np.float64))).max() <= TOLERANCE
+    assert np.abs(got.reshape(want.shape) - want).max() <= TOLERANCE
 
 
 # --- size ---------------------------------------------------------------------------------------
