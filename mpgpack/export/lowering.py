@@ -6,7 +6,8 @@ with no registered lowering (or an option a lowering does not implement) is refu
 error that names it, instead of producing a graph that silently computes something else.
 
 Only ops that TFLite builtins and TF.js graph models both implement are used: GatherV2,
-NotEqual, SelectV2, Sub, Mul, Equal, Cast, ConcatV2, MatMul, AddV2, Relu/Tanh/Sigmoid.
+NotEqual, SelectV2, Sub, Mul, Equal, Cast, ConcatV2, MatMul, AddV2, Relu/Tanh/Sigmoid; the tree
+ensembles (lowering_trees.py) add LessEqual and, for multiclass probabilities, Softmax.
 """
 from __future__ import annotations
 
@@ -161,3 +162,7 @@ def lower_linear_regressor(lin) -> TensorFn:
     def run(x):
         return tf.matmul(x, w) + b
     return run
+
+
+# Registers the tree-ensemble lowerings (imported last: it imports `register` from here).
+from mpgpack.export import lowering_trees  # noqa: E402,F401
