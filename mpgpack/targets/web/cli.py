@@ -11,7 +11,7 @@ from mpgpack.core.cli_args import add_bundle_argument
 def _web(args) -> int:
     from mpgpack.core.errors import UserError
     from mpgpack.core.bundle import open_bundle
-    from mpgpack.core.signing import UNVERIFIED
+    from mpgpack.core.signing import trust_line
     from mpgpack.targets.web.server import make_server
 
     bundle = open_bundle(args.bundle)
@@ -19,7 +19,7 @@ def _web(args) -> int:
     if not (site / "index.html").is_file():
         raise UserError(f"bundle {bundle.path} has no web site (web/index.html); rebuild it with "
                         f"`mpgpack build`")
-    print(UNVERIFIED, flush=True)
+    print(trust_line(bundle.path, args.trust, bundle.manifest), flush=True)   # raises if refused
     # Serve the page and the report as built, or not at all (UserError naming the file).
     bundle.verify_packages([name for name in ("web", "report")
                             if name in (bundle.manifest.get("packages") or {})])
@@ -56,4 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080; 0 picks a free one)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
+    p.add_argument("--trust", metavar="KEY.pub", default=None,
+                   help="refuse to serve unless the bundle is signed by this Ed25519 public key "
+                        "(default: serve it unverified, and say so)")
     p.set_defaults(run=_web)
