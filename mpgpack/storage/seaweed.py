@@ -81,7 +81,7 @@ class SeaweedS3:
         cmd = [weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                f"-dir={self.data_dir / 'data'}", "-master.telemetry=false",
                f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
-               "-master.volumeSizeLimitMB=64", "-volume.max=8",
+               "-master.volumeSizeLimitMB=64", "-volume.max=64",   # ~7 volumes per bucket; sparse files
                "-s3", f"-s3.port={s3}", f"-s3.config={config}", "-s3.autoCreateBucket=false",
                "-s3.port.iceberg=0", "-s3.port.lance=0"]
         log = open(self.log_path, "wb")
