@@ -21,6 +21,7 @@ from pathlib import Path
 from mpgpack.bench.api_load import wrk, wrk_version
 from mpgpack.bench.peer_servers import Running, servers
 from mpgpack.bench.servers import free_port
+from mpgpack.core.cli_args import add_bundle_argument
 
 CLIENTS = (1, 8, 32)
 SIZES = (1, 100)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from mpgpack.core.bundle import open_bundle
     p = argparse.ArgumentParser(prog="python -m mpgpack.bench.peer_load",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--bundle", default=None, help="bundle or registry folder (default: dist)")
+    add_bundle_argument(p)
     p.add_argument("--duration", type=float, default=5, help="seconds per wrk run (default 5)")
     p.add_argument("--reps", type=int, default=2, help="repetitions per point (default 2)")
     p.add_argument("--clients", default="1,8,32", help="connections per point (default 1,8,32)")

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.core.errors import UserError
-from mpgpack.core.pointer import parse_pointer
+from mpgpack.core.pointer import DEFAULT_REGISTRY as DEFAULT_REGISTRY_NAME, parse_pointer
 
 MANIFEST = "manifest.json"
 CURRENT_POINTER = "CURRENT"      # in the registry folder: the current bundle (core.pointer)
-DEFAULT_REGISTRY = Path("dist")
+DEFAULT_REGISTRY = Path(DEFAULT_REGISTRY_NAME)
 FORMAT_VERSION = 1
 
 

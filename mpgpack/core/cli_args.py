@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_REGISTRY_NAME = "dist"
+from mpgpack.core.pointer import DEFAULT_REGISTRY
 
 
 def add_bundle_argument(parser: argparse.ArgumentParser, *, positional: bool = False,
@@ -13,7 +13,7 @@ def add_bundle_argument(parser: argparse.ArgumentParser, *, positional: bool = F
     what = "bundle folder, or a registry folder whose CURRENT names one"
     if s3:
         what += ", or s3://BUCKET/PREFIX/current (needs the s3 extra)"
-    help_text = what + ("" if required else f" (default: {DEFAULT_REGISTRY_NAME})")
+    help_text = what + ("" if required else f" (default: {DEFAULT_REGISTRY})")
     if positional:
         parser.add_argument("bundle", nargs=None if required else "?", default=None, help=help_text)
     else:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from mpgpack.core.errors import UserError
 
+# Where a registry folder is when none is named (`mpgpack build --out`, `--bundle`, `--registry`).
+DEFAULT_REGISTRY = "dist"
 VERSION_NAME = re.compile(r"mpg-[A-Za-z0-9_-][A-Za-z0-9._-]*")
 SHA_PREFIX = "manifest-sha256 "
 

@@ -65,10 +65,16 @@ def canonical_json(value) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def core_manifest(manifest: dict) -> dict:
+    """The manifest less "packages" (web site, report, edge tarballs): what the API and the
+    device serve from, what an edge tarball ships, what the core signature covers."""
+    return {k: v for k, v in manifest.items() if k != "packages"}
+
+
 def payloads(manifest: dict) -> dict[str, bytes]:
     """The bytes each signature is made over, by signature name."""
-    core = {k: v for k, v in manifest.items() if k != "packages"}
-    return {CORE: LABELS[CORE] + canonical_json(core), FULL: LABELS[FULL] + canonical_json(manifest)}
+    return {CORE: LABELS[CORE] + canonical_json(core_manifest(manifest)),
+            FULL: LABELS[FULL] + canonical_json(manifest)}
 
 
 def _read_manifest(bundle_dir: Path) -> dict:

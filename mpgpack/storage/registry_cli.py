@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_REGISTRY = "dist"
+from mpgpack.core.pointer import DEFAULT_REGISTRY
 
 
 def _versions(args) -> int:

@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from mpgpack.core.cli_args import add_bundle_argument
-from mpgpack.targets.edge.pack import RELEASE_PYTHONS
+from mpgpack.targets.edge.pack import PLATFORMS, RELEASE_PYTHONS
 
-ARCH_CHOICES = ["aarch64", "x86_64"]
+ARCH_CHOICES = list(PLATFORMS)
 RELEASE_CHOICES = list(RELEASE_PYTHONS)    # bookworm (Pi OS 12, Python 3.11), trixie (13, 3.13)
 
 

@@ -58,11 +58,16 @@ def default_trust() -> str | None:
 
 
 def open_model(bundle_path: str | None, trust: str | None = None):
-    """(bundle, runner) with the manifest's signature checked first when a trusted key is
-    given, then model.tflite checked against the manifest's sha256: LiteRT never opens a model
-    the checks did not pass."""
+    """(bundle, runner) for the bundle at bundle_path (default: the device's own bundle)."""
     from mpgpack.core.bundle import open_bundle
     bundle = open_bundle(bundle_path if bundle_path is not None else default_bundle())
+    return bundle, runner_for(bundle, trust)
+
+
+def runner_for(bundle, trust: str | None = None):
+    """The warmed-up runner of an opened bundle, with the manifest's signature checked first
+    when a trusted key is given, then model.tflite checked against the manifest's sha256:
+    LiteRT never opens a model the checks did not pass."""
     if trust is not None:
         from mpgpack.core.signing import verify_bundle_signature
         verify_bundle_signature(bundle.path, trust, bundle.manifest)   # raises UserError
@@ -73,7 +78,7 @@ def open_model(bundle_path: str | None, trust: str | None = None):
         from mpgpack.core.runtimes import LiteRTRunner
         runner = LiteRTRunner(model)
     _warm_up_quietly(runner, len(bundle.features))
-    return bundle, runner
+    return runner
 
 
 def _warm_up_quietly(runner, width: int) -> None:
@@ -284,26 +289,22 @@ def _prediction_log(path: str | None, bundle, source: str | None):
 def cmd_verify(args) -> int:
     import platform
     import numpy as np
-    from mpgpack.core.bundle import open_bundle
     from mpgpack.core.signing import trust_line
-    chosen = bundle_arg(args)
-    bundle = open_bundle(chosen if chosen is not None else default_bundle())
+    from mpgpack.targets.edge.follow import golden_error
+    bundle, runner = open_model(bundle_arg(args))
     signature = trust_line(bundle.path, args.trust, bundle.manifest)   # raises if refused
     checked = bundle.verify(EDGE_ARTIFACTS)
     code = _verify_installed_code()
-    _, runner = open_model(str(bundle.path))
-    golden = bundle.golden()
-    pred = runner.predict(golden.X).astype(np.float64)
-    err = np.abs(pred - golden.expected)
-    ok = bool(err.max() <= golden.tolerance)
+    err, tolerance = golden_error(bundle, runner)
+    ok = err["max_abs_error"] <= tolerance
     print(f"bundle mpg-{bundle.version} at {bundle.path}")
     print(signature)
     print(f"sha256: {', '.join(bundle.manifest['artifacts'][n]['path'] for n in checked)} match the "
           f"manifest{'; ' + code if code else ''}")
     print(f"runtime: {runner.runtime} {runner.version}, numpy {np.__version__}, "
           f"python {platform.python_version()} on {platform.machine()}")
-    print(f"golden vectors: {len(err)} rows, max abs error {err.max():.3g} MPG, mean "
-          f"{err.mean():.3g} (tolerance {golden.tolerance:g}; at build time "
+    print(f"golden vectors: {err['rows']} rows, max abs error {err['max_abs_error']:.3g} MPG, "
+          f"mean {err['mean_abs_error']:.3g} (tolerance {tolerance:g}; at build time "
           f"{bundle.manifest['parity']['tflite_float32']['max_abs_error']:.3g})")
     print("verify: OK" if ok else "verify: FAILED (predictions differ from the reference)")
     return EXIT_OK if ok else EXIT_USER_ERROR
@@ -408,7 +409,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", help=prefix_help)
     p.add_argument("--prediction-log", metavar="PATH", help="append one JSON line per predicted "
                    "car, as the API writes (read by `mpg-edge status` and `mpgpack monitor`)")
-    p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
+    p.add_argument("--trust", metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("verify", help="check sha256s and the golden vectors on this device",
@@ -418,7 +419,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "reference. Exit 0 only if everything matches and is within tolerance.")
     p.add_argument("--bundle", help=bundle_help)
     p.add_argument("--prefix", help=prefix_help)
-    p.add_argument("--trust", default=default_trust(), metavar="KEY.pub", help=trust_help)
+    p.add_argument("--trust", metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("drain", help="predict every file in INBOX, move it to OUTBOX (for systemd)",
@@ -430,13 +431,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_drain)
 
     from mpgpack.targets.edge import follow, status
-    follow.register(sub, prefix_help, default_trust())
+    follow.register(sub, prefix_help)
     status.register(sub, prefix_help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    if "trust" in args and args.trust is None:     # predict, verify, follow: the default key
+        args.trust = default_trust()
     from mpgpack.core.errors import UserError
     try:
         return int(args.run(args) or 0)

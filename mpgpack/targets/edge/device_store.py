@@ -36,7 +36,8 @@ def kill_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path) -> None:
+    """Flushes a file or a folder (a folder: its entries, i.e. renames into it) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -48,12 +49,8 @@ def fsync_tree(root: Path) -> None:
     """Flushes every file, then every folder of root to disk (before it is renamed into use)."""
     for folder, _, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(Path(folder))
+            fsync_path(os.path.join(folder, name))
+        fsync_path(folder)
 
 
 def now_iso() -> str:
@@ -97,10 +94,7 @@ class DeviceStore:
         self.versions.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
-        keep = {self.link_name(CURRENT), self.link_name(PREVIOUS)}
-        for folder in self.versions.iterdir():
-            if folder.name not in keep:
-                shutil.rmtree(folder, ignore_errors=True)
+        self.prune()
         for tmp in self.root.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
 
@@ -116,7 +110,7 @@ class DeviceStore:
         if final.exists():             # an unlinked leftover: prepare() normally removed it
             shutil.rmtree(final)
         os.rename(staged, final)
-        fsync_dir(self.versions)
+        fsync_path(self.versions)
 
     def switch(self, name: str) -> str | None:
         """Serves versions/<name>; the version served until now becomes `previous`.
@@ -143,6 +137,7 @@ class DeviceStore:
         return cur, prev
 
     def prune(self) -> None:
+        """Removes every version folder but the current and the previous one."""
         keep = {self.link_name(CURRENT), self.link_name(PREVIOUS)}
         for folder in self.versions.iterdir():
             if folder.name not in keep:
@@ -161,10 +156,6 @@ class DeviceStore:
         tmp.unlink(missing_ok=True)
         write(tmp)
         if not tmp.is_symlink():
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(tmp)
         os.replace(tmp, self.root / name)
-        fsync_dir(self.root)
+        fsync_path(self.root)

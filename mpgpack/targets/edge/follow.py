@@ -24,12 +24,12 @@ from pathlib import Path
 
 from mpgpack.core.errors import UserError
 from mpgpack.core.pointer import Pointer, parse_pointer
+from mpgpack.targets.edge.device import EDGE_ARTIFACTS
 from mpgpack.targets.edge.device_store import CURRENT, DeviceStore, kill_point, now_iso
 
 # Imported by every `mpg-edge` start (its subcommands are registered here), so what is heavy
 # (numpy through core.bundle, urllib) is imported inside the functions that poll.
 
-NEEDED = ("tflite_float32", "golden")      # the artifacts a device serves from
 PREFIX_ENV = "MPG_EDGE_PREFIX"
 DEFAULT_PREFIX = "/var/lib/mpg-edge/model"
 LOCK = ".lock"
@@ -70,7 +70,7 @@ def fetch_version(registry, pointer: Pointer, staged: Path) -> dict:
     try:
         pointer.check(raw, registry.where(f"{name}/{MANIFEST}"), registry.where("current"))
         manifest = json.loads(raw)
-        entries = [manifest["artifacts"][key] for key in NEEDED]
+        entries = [manifest["artifacts"][key] for key in EDGE_ARTIFACTS]
     except UserError as exc:
         raise Refused(str(exc)) from None
     except (ValueError, KeyError, TypeError) as exc:
@@ -91,40 +91,37 @@ def fetch_version(registry, pointer: Pointer, staged: Path) -> dict:
 def check_version(staged: Path, manifest: dict, trust: str | None) -> str:
     """Every check the device makes before serving; returns the signature line."""
     from mpgpack.core.bundle import open_bundle
+    from mpgpack.targets.edge.device import runner_for
     bundle = open_bundle(staged)
     try:
-        bundle.verify(list(NEEDED))
+        bundle.verify(list(EDGE_ARTIFACTS))
         signature = _check_signature(staged, manifest, trust)
     except UserError as exc:
         raise Refused(str(exc)) from None
-    err, tolerance = golden_error(staged)
-    if err > tolerance:
+    err, tolerance = golden_error(bundle, runner_for(bundle))
+    if err["max_abs_error"] > tolerance:
         raise Refused(f"mpg-{bundle.version}: the golden vectors miss on this device (max abs "
-                      f"error {err:.3g} MPG, tolerance {tolerance:g})")
+                      f"error {err['max_abs_error']:.3g} MPG, tolerance {tolerance:g})")
     return signature
 
 
 def _check_signature(staged: Path, manifest: dict, trust: str | None) -> str:
     if trust is None:
         return "signature: not checked (no --trust key)"
-    from mpgpack.core.signing import SIGNATURE_FILE, verify_bundle_signature
+    from mpgpack.core.signing import SIGNATURE_FILE, core_manifest, verify_bundle_signature
     if not (staged / SIGNATURE_FILE).is_file():
         raise UserError(f"mpg-{manifest['model']['version']} is not signed (no {SIGNATURE_FILE} "
                         f"in the registry); this device runs only versions signed by {trust}")
     # The device serves from the manifest less "packages" (web site, tarballs, report): the
     # signature over that part is the one that vouches for what runs here.
-    core = {k: v for k, v in manifest.items() if k != "packages"}
-    return verify_bundle_signature(staged, trust, manifest=core).line()
+    return verify_bundle_signature(staged, trust, manifest=core_manifest(manifest)).line()
 
 
-def golden_error(bundle_dir: Path) -> tuple[float, float]:
-    """(max abs error of LiteRT on this device over the golden vectors, golden tolerance)."""
-    import numpy as np
-    from mpgpack.targets.edge.device import open_model
-    bundle, runner = open_model(str(bundle_dir))
+def golden_error(bundle, runner) -> tuple[dict, float]:
+    """(error_stats of the runner on this device over the golden vectors, golden tolerance)."""
+    from mpgpack.core.verify import error_stats
     golden = bundle.golden()
-    err = np.abs(runner.predict(golden.X).astype(np.float64) - golden.expected)
-    return float(err.max()), golden.tolerance
+    return error_stats(runner.predict(golden.X), golden.expected), golden.tolerance
 
 
 def update(registry, pointer: Pointer, store: DeviceStore,
@@ -251,7 +248,7 @@ def cmd_rollback(args) -> int:
     return 0
 
 
-def register(sub, prefix_help: str, trust_default: str | None) -> None:
+def register(sub, prefix_help: str) -> None:
     """The follow and rollback subcommands of mpg-edge."""
     p = sub.add_parser("follow", help="keep this device on the registry's current version",
                        description=__doc__.split("\n\n")[1])
@@ -262,7 +259,7 @@ def register(sub, prefix_help: str, trust_default: str | None) -> None:
                    "timer); exit 1 when the registry's version was refused or unreachable")
     p.add_argument("--interval", type=float, default=300.0, metavar="S",
                    help="seconds between polls (default: 300)")
-    p.add_argument("--trust", metavar="KEY.pub", default=trust_default,
+    p.add_argument("--trust", metavar="KEY.pub",
                    help="Ed25519 public key: refuse versions without a good signature by it "
                    "(default: as for predict)")
     p.set_defaults(run=cmd_follow)

@@ -34,6 +34,8 @@ import tempfile
 from pathlib import Path
 
 from mpgpack import __version__
+from mpgpack.core.signing import core_manifest
+from mpgpack.targets.edge.device import EDGE_ARTIFACTS
 from mpgpack.core.errors import UserError
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +56,6 @@ PYTHON_VERSIONS = list(RELEASE_PYTHONS.values())
 PLATFORMS = {arch: [f"manylinux2014_{arch}", f"manylinux_2_17_{arch}", f"manylinux_2_27_{arch}",
                     f"manylinux_2_28_{arch}"] for arch in ("aarch64", "x86_64")}
 DEFAULT_ARCHES = ["aarch64", "x86_64"]
-SHIPPED_ARTIFACTS = ["tflite_float32", "golden"]     # of the full bundle; plus manifest.json
 
 
 def wheel_cache_root() -> Path:
@@ -126,10 +127,10 @@ def _stage(bundle_dir: Path, arch: str, wheel_sets: list[Path], pins: list[str],
     (top / "bundle").mkdir(parents=True)
     # The manifest as built, less "packages" (the derived outputs, this tarball among them:
     # a tarball cannot hold its own hash, and without it packing again gives the same bytes).
-    shipped = {k: v for k, v in bundle.manifest.items() if k != "packages"}
+    shipped = core_manifest(bundle.manifest)
     (top / "bundle" / "manifest.json").write_text(json.dumps(shipped, indent=1))
     _stage_signature(bundle.path, shipped, top, trust)
-    for name in SHIPPED_ARTIFACTS:            # sha256-checked on the way in
+    for name in EDGE_ARTIFACTS:            # sha256-checked on the way in
         src = bundle.artifact(name)
         shutil.copy2(src, top / "bundle" / src.name)
     (top / "wheels").mkdir()
@@ -219,10 +220,10 @@ def pack_into_bundle(bundle_path: str | None, arches: list[str] | None = None,
     from mpgpack.core.bundle_write import write_manifest
     from mpgpack.core.bundle import open_bundle
     bundle = open_bundle(bundle_path)
-    bundle.verify(SHIPPED_ARTIFACTS)
+    bundle.verify(EDGE_ARTIFACTS)
     if trust is not None:        # before any download: a tarball must pass its own install
         from mpgpack.core.signing import verify_bundle_signature
-        shipped = {k: v for k, v in bundle.manifest.items() if k != "packages"}
+        shipped = core_manifest(bundle.manifest)
         verify_bundle_signature(bundle.path, trust, shipped)
     entries = pack_edge(bundle.path, bundle.manifest, arches, cache_root, trust)
     for key, entry in entries.items():      # a tarball packed before under another name goes

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from mpgpack.core.errors import UserError
+from mpgpack.core.pointer import Pointer
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30
@@ -113,7 +114,7 @@ class FolderRegistry:
             self.bundle_name = f"mpg-{json.loads(raw)['model']['version']}"
         except (ValueError, KeyError, TypeError):
             raise UserError(f"{self.root / 'manifest.json'} is not a bundle manifest") from None
-        return f"{self.bundle_name}\nmanifest-sha256 {hashlib.sha256(raw).hexdigest()}\n"
+        return Pointer(self.bundle_name, hashlib.sha256(raw).hexdigest()).text()
 
     def _path(self, rel: str) -> Path:
         if self.bundle_name and rel.startswith(self.bundle_name + "/"):

@@ -24,6 +24,7 @@ RUNTIME_FILES = [
     "mpgpack/core/bundle.py",
     "mpgpack/core/pointer.py",
     "mpgpack/core/runtimes.py",
+    "mpgpack/core/verify.py",
     "mpgpack/core/rows.py",
     "mpgpack/core/schema.py",
     "mpgpack/core/predlog.py",         # mpg-edge predict --prediction-log, status
