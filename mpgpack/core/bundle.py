@@ -112,8 +112,8 @@ class Bundle:
         packages = self.manifest.get("packages") or {}
         checked = []
         for name in names if names is not None else list(packages):
-            if name not in packages:
-                raise UserError(f"bundle {self.path}: manifest lists no package '{name}'")
+            if name not in packages:      # not built into this bundle: nothing to serve or check
+                continue
             for entry in package_entries(packages[name]):
                 target = self.path / entry["path"]
                 if target.is_dir():
@@ -174,29 +174,42 @@ class Bundle:
 
 def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
     """A bundle folder, or a registry folder whose CURRENT names one; default: ./dist."""
+    folder, pointer, pointer_file = _resolve(path)
+    if pointer is not None:
+        pointer.check((folder / MANIFEST).read_bytes(), str(folder / MANIFEST), str(pointer_file))
+    return folder
+
+
+def _resolve(path: str | os.PathLike | None):
+    """(bundle folder, the registry pointer that named it or None, the pointer's file)."""
     p = Path(path) if path is not None else DEFAULT_REGISTRY
     if (p / MANIFEST).is_file():
-        return p
+        return p, None, None
     pointer_file = p / CURRENT_POINTER
     if pointer_file.is_file():
         pointer = parse_pointer(pointer_file.read_text(), str(pointer_file))
         target = p / pointer.name
         if not (target / MANIFEST).is_file():
             raise UserError(f"{pointer_file} names {target.name}, which holds no {MANIFEST}")
-        pointer.check((target / MANIFEST).read_bytes(), str(target / MANIFEST), str(pointer_file))
-        return target
+        return target, pointer, pointer_file
     if path is None:
         raise UserError("no bundle found in ./dist; run `mpgpack build` first or pass --bundle DIR")
     raise UserError(f"{p} is neither a bundle (no {MANIFEST}) nor a registry (no {CURRENT_POINTER})")
 
 
 def open_bundle(path: str | os.PathLike | None = None) -> Bundle:
-    """Opens a bundle (or the current one of a registry) and reads its manifest."""
-    p = resolve_bundle_path(path)
+    """Opens a bundle (or the current one of a registry) and reads its manifest: once, so the
+    bytes checked against a registry's pointer are the bytes served."""
+    p, pointer, pointer_file = _resolve(path)
     try:
         raw = (p / MANIFEST).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {p / MANIFEST}: {exc}") from None
+    if pointer is not None:
+        pointer.check(raw, str(p / MANIFEST), str(pointer_file))
+    try:
         manifest = json.loads(raw)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise UserError(f"cannot read {p / MANIFEST}: {exc}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{p / MANIFEST}: format_version {manifest.get('format_version')!r} is "

@@ -31,7 +31,6 @@ from mpgpack.core.pointer import Pointer, check_name, parse_pointer
 
 HISTORY = "HISTORY"
 PREFIX = "mpg-"
-ACTIONS = ("publish", "activate", "rollback")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mpgpack import __version__
 from mpgpack.core.errors import UserError
+from mpgpack.core.pointer import DEFAULT_REGISTRY
 
 from mpgpack.data import AUTO_MPG as DEFAULT_DATA
 
@@ -81,7 +82,7 @@ def _libraries() -> dict:
     return out
 
 
-def build_bundle(data: Path | None = None, out: Path = Path("dist"), seed: int = 0,
+def build_bundle(data: Path | None = None, out: Path = Path(DEFAULT_REGISTRY), seed: int = 0,
                  packers: list[str] | None = None) -> Path:
     from mpgpack.core.bundle_write import write_manifest
     from mpgpack.core.registry import LocalRegistry

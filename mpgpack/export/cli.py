@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from mpgpack.core.cli_args import add_bundle_argument
+from mpgpack.core.pointer import DEFAULT_REGISTRY
 
 
 def _build(args) -> int:
@@ -80,8 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "OUT/mpg-<version>/ (and point OUT/CURRENT at it).")
     p.add_argument("--data", default=None,
                    help="training data: UCI auto-mpg.data format or CSV with a header, a file "
-                        "or s3://BUCKET/KEY (default: the data/auto-mpg.data shipped in the repo)")
-    p.add_argument("--out", type=Path, default=Path("dist"), help="registry folder (default: dist)")
+                        "or s3://BUCKET/KEY (default: mpgpack/data/auto-mpg.data, shipped in the package)")
+    p.add_argument("--out", type=Path, default=Path(DEFAULT_REGISTRY),
+                   help=f"registry folder (default: {DEFAULT_REGISTRY})")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, CV folds and the MLP (default: 0)")
     p.add_argument("--sign-key", default=None, metavar="KEY",
                    help="sign the new bundle with this Ed25519 private key (`mpgpack keygen`)")

@@ -33,7 +33,7 @@ from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegres
                               HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               RandomForestClassifier, RandomForestRegressor)
 
-from mpgpack.export.lowering import TensorFn, UnsupportedStepError, register
+from mpgpack.export.lowering import TensorFn, UnsupportedStepError, _refuse, register
 
 
 def float32_thresholds(t64: np.ndarray) -> np.ndarray:
@@ -168,10 +168,6 @@ def _hgb_tree(predictor, column: int, n_outputs: int) -> FlatTree:
                     nodes["missing_go_to_left"].astype(bool),
                     np.where(leaf, -1, nodes["left"].astype(np.int64)),
                     np.where(leaf, -1, nodes["right"].astype(np.int64)), value)
-
-
-def _refuse(estimator, setting: str):
-    raise UnsupportedStepError(f"step {type(estimator).__name__}: {setting} has no TensorFlow lowering")
 
 
 def _check_single_output(est):

@@ -11,7 +11,7 @@ from mpgpack.core.cli_args import add_bundle_argument
 
 def _report(args) -> int:
     from mpgpack.core.errors import UserError
-    from mpgpack.core.bundle import open_bundle, sha256_file
+    from mpgpack.core.bundle import open_bundle
 
     bundle = open_bundle(args.bundle)
     entry = bundle.manifest.get("packages", {}).get("report")
@@ -19,15 +19,7 @@ def _report(args) -> int:
         raise UserError(f"bundle {bundle.path} has no model report (built before reports "
                         "existed); run `mpgpack build` to make a bundle with one")
     index = bundle.path / entry["path"]
-    files = [(entry["path"], entry["sha256"])] + \
-        [(img["path"], img["sha256"]) for img in entry.get("images", {}).values()]
-    for rel, digest in files:
-        path = bundle.path / rel
-        if not path.is_file():
-            raise UserError(f"bundle {bundle.path}: report file {rel} is missing")
-        if sha256_file(path) != digest:
-            raise UserError(f"bundle {bundle.path}: report file {rel} does not match its sha256 "
-                            "in the manifest; the file was changed after the build")
+    bundle.verify_packages(["report"])      # the page and its images, naming a changed file
     report = bundle.manifest.get("report", {})
     flagged = report.get("slices", {}).get("flagged", [])
     print(index.resolve())

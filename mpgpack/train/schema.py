@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME, Feature, Schema
+from mpgpack.core.schema import Feature, Schema
 
-__all__ = ["FEATURES", "FEATURE_NAMES", "INPUT_NAME", "N_FEATURES", "NULLABLE_INDEX",
-           "NUMERIC_INDEX", "ORIGIN_CATEGORIES", "ORIGIN_INDEX", "OUTPUT_NAME", "TARGET",
+__all__ = ["FEATURES", "FEATURE_NAMES", "N_FEATURES", "NULLABLE_INDEX",
+           "NUMERIC_INDEX", "ORIGIN_CATEGORIES", "ORIGIN_INDEX", "TARGET",
            "TARGET_FEATURE", "schema_json"]
 
 TARGET = "mpg"
