@@ -12,7 +12,8 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 # --- Debian packages ---------------------------------------------------------------------
 # chromium: browser tests and benchmarks; qemu-user-static: the emulated Raspberry Pi check;
 # wrk: the HTTP load generator; time: peak RSS of the cold-start benchmarks; nodejs/npm: TF.js in Node and the page's build.
-APT_PACKAGES=(chromium qemu-user-static wrk nodejs npm binutils time)
+# openssl: the device-side Ed25519 check (the tests run it as a device would).
+APT_PACKAGES=(chromium qemu-user-static wrk nodejs npm binutils time openssl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" && continue

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpgpack import __version__
-from tests.conftest import REPO, free_port
-from tests.helpers import stop, wait_until_up
+from tests.helpers import REPO, Server, free_port, running
 
 # All that installing mpgpack may put into site-packages: one package and its dist-info.
 TOP_LEVEL = {"mpgpack", f"mpgpack-{__version__}.dist-info"}
@@ -69,23 +68,12 @@ def make_venv(folder: Path) -> CleanVenv:
     return CleanVenv(root, cwd)
 
 
-@dataclass
-class Served:
-    url: str
-    proc: subprocess.Popen
-
-
 @contextmanager
 def serving(cmd: list[str], cwd: Path, env: dict, log: Path, port: int):
     """Runs a server command until /v2/health/ready answers on `port`; always stops it."""
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url + "/v2/health/ready", proc, timeout=60, log=log)
-        yield Served(url, proc)
-    finally:
-        stop(proc)
+    url = f"http://127.0.0.1:{port}"
+    with running(cmd, log, url + "/v2/health/ready", cwd=cwd, env=env, timeout=60) as proc:
+        yield Server(url, proc, log)
 
 
 def mpgpack_serve(venv: CleanVenv, bundle: Path, log: Path):

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-# imported from here by test files written before tests/helpers.py
-from tests.helpers import DATA, REPO, VENV_BIN, free_port, run_cli  # noqa: F401
+from tests.helpers import DATA, REPO
 
 SMALL_BUNDLE = REPO / "tests" / "fixtures" / "mpg-manifest-only"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpgpack.data import AUTO_MPG
-from mpgpack.bench.servers import free_port, running, stop, wait_until_up  # noqa: F401
+from mpgpack.bench.servers import free_port, running  # noqa: F401 (free_port: for the tests)
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

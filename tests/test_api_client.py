@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from tests.conftest import REPO, free_port, run_cli
+from tests.helpers import REPO, free_port, run_cli
 from tests.helpers import running_server
 
 CAR_ARGS = ["cylinders=8", "displacement=307", "horsepower=130", "weight=3504",

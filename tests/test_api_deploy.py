@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 DEPLOY = REPO / "deploy"
 K8S_VERSION = "1.30.0"

@@ -6,7 +6,7 @@ import sys
 
 import httpx
 
-from tests.conftest import free_port, run_cli
+from tests.helpers import free_port, run_cli
 from tests.helpers import running_server
 
 # Run `mpgpack serve` with an import hook that fails any import of the build stack, as if

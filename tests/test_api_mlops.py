@@ -22,7 +22,7 @@ import pytest
 from mpgpack.core.registry import LocalRegistry, set_current
 from tests.helpers import running_server
 from tests.test_registry_rollout import write_changed_csv
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 TOKEN = "test-admin-token-7"
 CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,

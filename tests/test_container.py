@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.clean_venv import TOP_LEVEL, make_venv, serving
-from tests.conftest import REPO, free_port
+from tests.helpers import REPO, free_port
 from tests.helpers import post_json
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 from mpgpack.core import rows
 from mpgpack.core.rows import check_rows, outside_training, parse_number, parse_text_rows, text_cell
 from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME, Feature, Schema, show_number
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # Three features in the manifest's own JSON form: a nullable number, a whole number, a category.
 FEATURES_JSON = [

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ACCESS_KEY, BUCKET, REPO, SECRET_KEY, run_cli
+from tests.conftest import ACCESS_KEY, BUCKET, SECRET_KEY
+from tests.helpers import REPO, run_cli
 from tests.test_s3 import assert_predicts_golden, served, served_version
 
 AIRFLOW_VENV = REPO / ".venv-airflow" / "bin"

@@ -9,7 +9,7 @@ import pytest
 from mpgpack.core.errors import UserError
 from mpgpack.train.data import load_dataset
 from mpgpack.train.schema import FEATURE_NAMES
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 DATA = REPO / "mpgpack" / "data" / "auto-mpg.data"
 GOOD_LINE = '18.0   8   307.0      130.0      3504.      12.0   70  1\t"chevrolet chevelle malibu"'

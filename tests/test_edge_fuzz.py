@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from mpgpack.core.bundle import open_bundle  # noqa: E402
 from mpgpack.core.runtimes import LiteRTRunner, OnnxRunner  # noqa: E402

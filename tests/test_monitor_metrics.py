@@ -1,7 +1,6 @@
 """Prometheus exposition of the drift report, the prediction-log counters and reloads."""
 from __future__ import annotations
 
-import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -14,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from mpgpack.cli import COMMANDS, MODULE_EXTRAS, Command, missing_extra
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 EXTRAS = PYPROJECT["project"]["optional-dependencies"]

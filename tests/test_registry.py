@@ -21,7 +21,8 @@ from mpgpack.core.bundle import open_bundle, resolve_bundle_path
 from mpgpack.core.bundle_write import artifact_entry, write_manifest
 from mpgpack.core.errors import UserError
 from mpgpack.core.registry import LocalRegistry, Registry
-from tests.conftest import BUCKET, run_cli
+from tests.conftest import BUCKET
+from tests.helpers import run_cli
 
 A, B = "mpg-00000000000a", "mpg-00000000000b"
 

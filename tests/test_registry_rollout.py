@@ -21,7 +21,7 @@ import pytest
 from mpgpack.core.registry import LocalRegistry, set_current
 from mpgpack.core.errors import UserError
 from mpgpack.targets.monitor.slot import ModelSlot, check_admin_token, install_reload_signal
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def write_changed_csv(path: Path) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from mpgpack.core.errors import UserError
-from tests.conftest import BUCKET, REPO, VENV_BIN, free_port, run_cli
+from tests.conftest import BUCKET
+from tests.helpers import REPO, VENV_BIN, free_port, run_cli
 
 @pytest.fixture
 def s3(s3_server):

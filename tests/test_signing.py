@@ -26,7 +26,6 @@ from mpgpack.core.bundle import open_bundle, sha256_file
 from mpgpack.core.errors import UserError
 from tests.helpers import REPO, free_port, run_cli
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl CLI here")
 
 
 # -- helpers ---------------------------------------------------------------------------------

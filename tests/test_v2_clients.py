@@ -18,10 +18,10 @@ import httpx
 import numpy as np
 import pytest
 
-grpcclient = pytest.importorskip("tritonclient.grpc")
-httpclient = pytest.importorskip("tritonclient.http")
-from tritonclient.grpc import service_pb2 as pb, service_pb2_grpc as pb_grpc  # noqa: E402
-from tritonclient.utils import InferenceServerException  # noqa: E402
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.grpc import service_pb2 as pb, service_pb2_grpc as pb_grpc
+from tritonclient.utils import InferenceServerException
 import grpc  # noqa: E402
 
 from mpgpack.core.bundle import open_bundle  # noqa: E402

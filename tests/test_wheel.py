@@ -19,7 +19,7 @@ import pytest
 
 from mpgpack import __version__
 from tests.clean_venv import TOP_LEVEL, CleanVenv, make_venv, mpgpack_serve
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.helpers import post_json
 
 pytestmark = pytest.mark.slow

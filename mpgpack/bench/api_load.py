@@ -23,7 +23,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from mpgpack.bench.servers import free_port, start, stop   # noqa: F401 (free_port, stop: for targets_bench)
+from mpgpack.bench.servers import free_port, start, stop
 from mpgpack.core.cli_args import add_bundle_argument
 
 REPO = Path(__file__).resolve().parents[2]   # holds mpgpack/
@@ -32,8 +32,7 @@ BIN = Path(sys.executable).parent
 # The Lua hook prints wrk's own counters as one JSON line we can parse without scraping text.
 WRK_SCRIPT = r"""
 wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("%(body)s", "rb"))
+%(headers)slocal f = assert(io.open("%(body)s", "rb"))
 wrk.body = f:read("*a")
 f:close()
 done = function(summary, latency, requests)
@@ -88,11 +87,9 @@ def wrk(url: str, body: bytes, duration: float, connections: int, threads: int,
     body_file = workdir / f"body-{len(body)}.json"
     body_file.write_bytes(body)
     script = workdir / "post.lua"
-    text = WRK_SCRIPT % {"body": str(body_file)}
-    if headers is not None:
-        text = text.replace('wrk.headers["Content-Type"] = "application/json"\n', "".join(
-            f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items()))
-    script.write_text(text)
+    lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n'
+                          for k, v in (headers or {"Content-Type": "application/json"}).items())
+    script.write_text(WRK_SCRIPT % {"body": str(body_file), "headers": lua_headers})
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration)}s", "--timeout", "5s",
            "-s", str(script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
@@ -134,9 +131,9 @@ def run_load(bundle: str | os.PathLike | None = None, duration: float = 30, conn
     runs, started = [], []
     try:
         ports = {}
-        for name, _, start, workers in servers:
+        for name, _, starter, workers in servers:
             ports[name] = port = free_port()
-            started.append(start(bundle_dir, port, workers, logs / f"{name.split()[0]}.log"))
+            started.append(starter(bundle_dir, port, workers, logs / f"{name.split()[0]}.log"))
         # Same answers first: otherwise the comparison would not be of the same work.
         check = {name: _post(f"http://127.0.0.1:{port}/predict", bodies[max(sizes)])
                  for name, port in ports.items()}

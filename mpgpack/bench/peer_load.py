@@ -30,9 +30,9 @@ SIZES = (1, 100)
 def _golden(bundle) -> tuple[list[list], list[float], float]:
     """Golden cars with every feature present (JSON has no NaN: a peer gets null only through
     its own codecs, which is not what is being compared) and their expected MPG."""
-    golden = bundle.golden()
-    keep = [i for i, c in enumerate(bundle.golden_cars()) if None not in c.values()]
-    rows = [list(bundle.golden_cars()[i].values()) for i in keep]
+    golden, cars = bundle.golden(), bundle.golden_cars()
+    keep = [i for i, c in enumerate(cars) if None not in c.values()]
+    rows = [list(cars[i].values()) for i in keep]
     return rows, [float(golden.expected[i]) for i in keep], golden.tolerance
 
 

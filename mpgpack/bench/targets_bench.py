@@ -31,7 +31,8 @@ def _peak_rss_mb(pid: int) -> float:
 
 def api(bundle: Bundle, quick: bool, peers: bool) -> dict:
     """Cold start + memory of `mpgpack serve` (1 worker, one core) and its parity over HTTP."""
-    from mpgpack.bench.api_load import _post, free_port, stop
+    from mpgpack.bench.api_load import _post
+    from mpgpack.bench.servers import free_port, stop
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cars, expected = _golden_cars(bundle)
@@ -134,7 +135,8 @@ def v2_protocols(bundle: Bundle, quick: bool, peers: bool) -> dict:
 
 
 def _mlflow(bundle: Bundle, duration: float) -> dict:
-    from mpgpack.bench.api_load import free_port, wrk
+    from mpgpack.bench.api_load import wrk
+    from mpgpack.bench.servers import free_port
     from mpgpack.bench.peers import mlflow_body, mlflow_server
     cars, _ = _golden_cars(bundle)
     body = mlflow_body([list(cars[0].values())])

@@ -53,6 +53,11 @@ class Published:
     previous: str | None    # what the pointer named before
     already_published: bool = False
 
+    def report(self) -> list[str]:
+        """What `mpgpack publish` prints: where the version went, then the pointer's move."""
+        return [f"published {self.location}",
+                f"{self.pointer} -> {self.name} (was {self.previous or 'unset'})"]
+
 
 def history_line(action: str, name: str, manifest_sha256: str) -> str:
     return json.dumps({"time": now_iso(), "action": action, "version": name,

@@ -166,6 +166,12 @@ def load_private_key(path: str | os.PathLike):
 
 
 # -- signing ---------------------------------------------------------------------------------
+def sign_and_report(bundle_dir: str | os.PathLike, private_key) -> str:
+    """Signs the bundle (sign_bundle); returns the line a command prints about it."""
+    document = sign_bundle(bundle_dir, private_key)
+    return f"signed {Path(bundle_dir) / SIGNATURE_FILE} (Ed25519, key {document['key_id']})"
+
+
 def sign_bundle(bundle_dir: str | os.PathLike, private_key) -> dict:
     """Signs the bundle's manifest as it is now; writes signature.json; returns its content.
 

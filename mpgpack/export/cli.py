@@ -30,10 +30,8 @@ def _build(args) -> int:
 
 
 def _sign_and_say(bundle_dir, key) -> None:
-    from mpgpack.core.signing import SIGNATURE_FILE, sign_bundle
-    document = sign_bundle(bundle_dir, key)
-    print(f"signed {bundle_dir / SIGNATURE_FILE} (Ed25519, key {document['key_id']}): the "
-          f"manifest and its packages")
+    from mpgpack.core.signing import sign_and_report
+    print(f"{sign_and_report(bundle_dir, key)}: the manifest and its packages")
 
 
 def _sign(args) -> int:

@@ -20,16 +20,7 @@ def _publish(args) -> int:
         _sign_before_publishing(args.bundle, args.sign_key)
     result = open_registry(args.dest).publish(args.bundle,
                                               on_upload=None if args.quiet else progress)
-    if hasattr(result, "checked"):          # S3: what was uploaded and re-read
-        if result.already_published:
-            print(f"{result.url} was already published; its {result.checked} sha256s match")
-        else:
-            print(f"uploaded {result.objects} objects ({result.bytes:,} bytes) to {result.url}; "
-                  f"re-read {result.checked} sha256s from S3: all match")
-    else:
-        print(f"published {result.location}")
-    took = f" in {result.seconds:.1f} s" if hasattr(result, "seconds") else ""
-    print(f"{result.pointer} -> {result.name} (was {result.previous or 'unset'}){took}")
+    print("\n".join(result.report()))
     return 0
 
 
@@ -37,10 +28,8 @@ def _sign_before_publishing(bundle: str, key_path: str) -> None:
     """Signs the local bundle as it will be published (signature.json travels with it): the
     last step before upload, so the edge tarballs packed before are covered too."""
     from mpgpack.core.bundle import resolve_bundle_path
-    from mpgpack.core.signing import SIGNATURE_FILE, load_private_key, sign_bundle
-    folder = resolve_bundle_path(bundle)
-    document = sign_bundle(folder, load_private_key(key_path))
-    print(f"signed {folder / SIGNATURE_FILE} (Ed25519, key {document['key_id']})", file=sys.stderr)
+    from mpgpack.core.signing import load_private_key, sign_and_report
+    print(sign_and_report(resolve_bundle_path(bundle), load_private_key(key_path)), file=sys.stderr)
 
 
 def _fetch(args) -> int:

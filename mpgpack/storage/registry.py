@@ -8,7 +8,8 @@ from mpgpack.core.registry import LocalRegistry, Registry
 
 
 def open_registry(location: str | os.PathLike, client=None) -> Registry:
-    if str(location).startswith("s3://"):
+    from mpgpack.storage.s3 import is_s3     # boto3 is imported only by an s3:// registry
+    if is_s3(str(location)):
         from mpgpack.storage.s3_registry import S3Registry
         return S3Registry(str(location), client)
     return LocalRegistry(location)

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from mpgpack.core.bundle import MANIFEST
 from mpgpack.core.errors import UserError
 from mpgpack.core.pointer import Pointer, parse_pointer
 
 SCHEME = "s3://"
 POINTER = "current"
-MANIFEST = "manifest.json"
 BUNDLE_NAME = re.compile(r"^mpg-[0-9a-f]{6,64}$")
 CHUNK = 1 << 20
 

@@ -40,9 +40,14 @@ class PublishResult(Published):
     checked: int = 0        # sha256s re-read from S3 and compared with the manifest
     seconds: float = 0.0
 
-    @property
-    def url(self) -> str:   # s3://bucket/prefix/mpg-<version>/
-        return self.location
+    def report(self) -> list[str]:
+        if self.already_published:
+            done = f"{self.location} was already published; its {self.checked} sha256s match"
+        else:
+            done = (f"uploaded {self.objects} objects ({self.bytes:,} bytes) to {self.location}; "
+                    f"re-read {self.checked} sha256s from S3: all match")
+        return [done, f"{self.pointer} -> {self.name} (was {self.previous or 'unset'}) "
+                      f"in {self.seconds:.1f} s"]
 
 
 def _bundle_files(root: Path) -> list[Path]:
