@@ -45,8 +45,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         title="mpgpack: Auto MPG prediction service", version=first.version,
         description=_description(first.version, settings), openapi_tags=TAGS,
         docs_url=path_of("docs"))
-    app.state.service = service
-    app.state.slot, app.state.predlog, app.state.metrics = service.slot, service.predlog, service.metrics
+    app.state.slot = service.slot          # the served model: `mpgpack serve` announces it
 
     rooms = {name: room(service) for name, room in ROOMS.items()}
     web = Path(settings.web_dir) if settings.web_dir else first.bundle.path / "web"

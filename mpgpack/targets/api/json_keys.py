@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from mpgpack.targets.api.errors import ApiError
 
 _KEY_END = re.compile(rb'"\s*:')
-_SPACED = (b'" ', b'"\t', b'"\n', b'"\r')
+_SPACED = re.compile(rb'"[ \t\n\r]')        # a quote followed by white space: pretty-printed
 
 
 def key_marks(body: bytes) -> int:
     """How many key ends the body's bytes hold, at least (strings can add some)."""
-    if any(s in body for s in _SPACED):       # pretty-printed: the slower exact count
+    if _SPACED.search(body):                  # pretty-printed: the slower exact count
         return len(_KEY_END.findall(body))
     return body.count(b'":')                  # compact JSON: a C-speed count
 
@@ -33,8 +33,12 @@ def count_keys(value) -> int:
         return len(value) + sum(count_keys(v) for v in value.values() if isinstance(v, (dict, list, BaseModel)))
     if isinstance(value, BaseModel):
         return sum(1 + count_keys(getattr(value, f)) for f in value.model_fields_set)
-    if isinstance(value, list) and value and isinstance(value[0], (dict, list, BaseModel)):
-        return sum(count_keys(v) for v in value)
+    if isinstance(value, list) and value:
+        leaf = value[0]
+        while isinstance(leaf, list) and leaf:     # nested tensor rows hold numbers, no keys
+            leaf = leaf[0]
+        if isinstance(leaf, (dict, BaseModel)):
+            return sum(count_keys(v) for v in value)
     return 0
 
 

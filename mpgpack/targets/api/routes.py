@@ -27,7 +27,7 @@ class RouteSpec:
     summary: str
     listed: bool = True       # in /metadata's `endpoints` (a route's versioned twin is not)
     site_fallback: bool = False   # only when the bundle has no web page to serve at "/"
-    hot: bool = False         # a prediction path: routed first (each route tried costs a regex)
+    hot: bool = False         # a prediction path: served by the hot lane (hot_lane.py)
 
 
 def _r(path, method, name, room, tag, summary, **kw) -> RouteSpec:

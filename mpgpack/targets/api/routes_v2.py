@@ -15,7 +15,6 @@ from mpgpack.targets.api.service import Room
 from mpgpack.targets.api.serving import Served
 
 
-check_model = v2_infer.check_model     # one definition for HTTP and gRPC
 
 
 class V2Routes(Room):
@@ -32,7 +31,7 @@ class V2Routes(Room):
         served = self._slot.current
         request.scope["mpg.version"] = served.version
         params = request.path_params
-        check_model(served, params["model_name"], params.get("model_version"))
+        v2_infer.check_model(served, params["model_name"], params.get("model_version"))
         return served
 
     async def v2_model(self, request: Request) -> JsonResponse:

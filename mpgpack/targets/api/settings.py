@@ -17,13 +17,13 @@ from mpgpack.core.errors import UserError
 from mpgpack.targets.api.body import DEFAULT_MAX_BODY_BYTES
 from mpgpack.targets.api.limits import DEFAULT_LIMITS, ConnectionLimits
 from mpgpack.targets.api.schema import DEFAULT_MAX_BATCH
-from mpgpack.core.drift_defaults import DEFAULT_WINDOW
+from mpgpack.core.drift_defaults import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
 from mpgpack.targets.monitor.slot import ADMIN_TOKEN_ENV
 
 SETTINGS_ENV = "MPGPACK_API_SETTINGS"              # JSON of ApiSettings, for the workers
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"       # prometheus-client's own multiprocess switch
 DEFAULT_SOURCE = "dist"
-MIN_DRIFT_WINDOW = 100                             # the drift tests' minimum count
+MIN_DRIFT_WINDOW = DEFAULT_MIN_COUNT               # below it the drift tests say "not enough data"
 LIMIT_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionLimits))   # = the flags' dests
 
 

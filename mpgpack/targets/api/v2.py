@@ -107,12 +107,6 @@ def v2_fields(loc: tuple) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def parse_tensor(body: bytes, models: RequestModels) -> tuple[InferenceRequest, np.ndarray]:
-    """Validates a JSON V2 request body; returns it and the input as float32 [N, 7]."""
-    req = parse_request(body, models)
-    return req, tensor_matrix(req, models)
-
-
 def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest:
     """The request's structure (field names and types) by the protocol's models: from the JSON
     of an HTTP body (or of a binary request's header), or from gRPC as the same dict."""
@@ -183,26 +177,23 @@ def _json_matrix(tensor: RequestInput, rows: int, width: int) -> tuple[np.ndarra
     if tensor.data is None:
         raise ApiError(400, "inputs[0].data: required field is missing (or send the values as "
                             "binary data, with parameters.binary_data_size)")
-    row_values = _row_values(tensor.data, tensor.shape, rows, width)
-    X = np.array(row_values, dtype=np.float64)          # null -> NaN
-    if not np.isnan(X).any():
-        return X, None
-    return X, np.array([[v is None for v in row] for row in row_values], dtype=bool)
-
-
-def _row_values(data: list, shape: list[int], rows: int, width: int) -> list[list]:
-    """The data as rows (nested as sent, or a flat row-major list cut into rows)."""
-    if data and isinstance(data[0], list):
+    data, shape = tensor.data, tensor.shape
+    nested = bool(data) and isinstance(data[0], list)
+    if nested:
         bad = next((i for i, r in enumerate(data) if len(r) != width), None)
         if len(data) != rows or bad is not None:
             detail = (f"row {bad} has {len(data[bad])} values" if bad is not None
                       else f"{len(data)} rows")
             raise ApiError(400, f"inputs[0].data: nested data must match shape {shape}, got {detail}")
-        return data
-    if len(data) != rows * width:
+    elif len(data) != rows * width:
         raise ApiError(400, f"inputs[0].data: shape {shape} needs {rows * width} values, "
                             f"got {len(data)}")
-    return [data[i * width:(i + 1) * width] for i in range(rows)]
+    # Nested as sent or flat row-major: numpy reads either straight in (null -> NaN).
+    X = np.array(data, dtype=np.float64).reshape(rows, width)
+    if not np.isnan(X).any():
+        return X, None
+    cells = (v for row in data for v in row) if nested else iter(data)
+    return X, np.fromiter((v is None for v in cells), bool, rows * width).reshape(rows, width)
 
 
 def _check_rows(X: np.ndarray, nulls: np.ndarray | None, models: RequestModels) -> np.ndarray:

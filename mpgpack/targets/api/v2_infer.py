@@ -41,7 +41,6 @@ def check_model(served: Any, model_name: str, model_version: Optional[str] = Non
 
 @dataclass(frozen=True)
 class Answer:
-    request: v2.InferenceRequest
     response: dict            # the V2 response; the output's data is a float32 numpy array
     rows: int
 
@@ -56,4 +55,4 @@ def infer(service: Any, served: Any, req: v2.InferenceRequest,
     _, summary = service.record(served, X, pred, request_id, t0, detail_limit=0)
     flagged = summary["rows_flagged"] if summary else 0
     response = v2.infer_response(served.name, served.version, req.id or request_id, pred, flagged)
-    return Answer(req, response, len(pred))
+    return Answer(response, len(pred))

@@ -4,4 +4,3 @@ The prediction log and the drift monitor themselves are in mpgpack.core (core/pr
 core/drift.py): the API and the edge runner write the same log and compute the same drift.
 The report (`report.py`, `cli.py`) is build-side and imports matplotlib lazily.
 """
-from mpgpack.core.drift_defaults import DEFAULT_MIN_COUNT, DEFAULT_WINDOW  # noqa: F401

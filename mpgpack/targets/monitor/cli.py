@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from mpgpack.core.cli_args import add_bundle_argument
-from mpgpack.targets.monitor import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
+from mpgpack.core.drift_defaults import DEFAULT_MIN_COUNT, DEFAULT_WINDOW
 
 
 def _monitor(args) -> int:

@@ -37,7 +37,7 @@ class ReloadResult:
     changed: bool           # by content (the manifest's sha256), not by version string
     bundle: str             # folder the new model was loaded from
     seconds: float          # time to load and check the new model (requests were not held)
-    content: str = ""       # the new model's content id (content_of)
+    content: str = ""       # the new model's content id (its manifest sha256, else its version)
 
     def to_json(self) -> dict:
         return {"previous": self.previous, "current": self.current, "changed": self.changed,
@@ -51,8 +51,8 @@ class ModelSlot(Generic[T]):
     loader(bundle_dir: Path) -> T builds a ready model (verify sha256, open the runner, run the
     golden set); it raises (UserError) for a bad bundle, and then the old model stays.
     version_of(model) -> str names a model's version (default: model.version).
-    content_of(model) -> str names what it is, for comparisons (default: model.content if it
-    has one, else its version): two bundles with one version string may differ.
+    What a model is, for comparisons, is model.content when it has one (the manifest's sha256),
+    else its version: two bundles with one version string may differ.
     source: a bundle folder or a registry folder; a registry is re-resolved through its
     CURRENT pointer on every reload, so `mpgpack build` / `mpgpack rollback` + reload switches.
     resolve(source) -> Path turns the source into a local bundle folder (default:
@@ -62,10 +62,9 @@ class ModelSlot(Generic[T]):
 
     def __init__(self, loader: Callable[[Path], T], source: str | os.PathLike | None,
                  version_of: Callable[[T], str] = lambda m: m.version,
-                 resolve: Callable[[str | os.PathLike | None], Path] = resolve_bundle_path,
-                 content_of: Callable[[T], str] | None = None):
+                 resolve: Callable[[str | os.PathLike | None], Path] = resolve_bundle_path):
         self._loader, self._version_of, self._resolve = loader, version_of, resolve
-        self._content_of = content_of or (lambda m: getattr(m, "content", None) or version_of(m))
+        self._content_of = lambda m: getattr(m, "content", None) or version_of(m)
         self.source = source
         self._reload_lock = threading.Lock()
         self.reloads = 0
