@@ -1,4 +1,6 @@
-"""The two Python serving runtimes behind one small interface: predict(X [N, 7]) -> [N].
+"""The two Python serving runtimes behind one small interface: run(X [N, F]) -> [N, K], the
+model's one output tensor (K = 1 for a regressor, one probability per class for a classifier);
+predict(X) -> [N], a regressor's values (column 0).
 
 Each runtime is imported only when its runner is built, so the API needs no LiteRT and the
 edge device needs no onnxruntime.
@@ -21,10 +23,14 @@ class OnnxRunner:
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
+        self._outputs = [self._session.get_outputs()[0].name]
         self.version = ort.__version__
 
+    def run(self, X: np.ndarray) -> np.ndarray:
+        return self._session.run(self._outputs, {self._input: X})[0]
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input: X})[0][:, 0]
+        return self.run(X)[:, 0]
 
 
 class LiteRTRunner:
@@ -44,10 +50,13 @@ class LiteRTRunner:
         return md.version("ai-edge-litert")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.run(X)[:, 0]
+
+    def run(self, X: np.ndarray) -> np.ndarray:
         if X.shape[0] != self._rows:  # re-plan only when the batch size changes
             self._interp.resize_tensor_input(self._in, list(X.shape))
             self._interp.allocate_tensors()
             self._rows = X.shape[0]
         self._interp.set_tensor(self._in, X)
         self._interp.invoke()
-        return self._interp.get_tensor(self._out)[:, 0].copy()
+        return self._interp.get_tensor(self._out).copy()

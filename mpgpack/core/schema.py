@@ -8,15 +8,30 @@ wording of limits and categories comes from one place. Standard library + numpy 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Iterable, Iterator
 
 import numpy as np
 
-# Tensor names of every artifact: input [N, n_features] float32, output [N, 1] float32.
+# Tensor names of every artifact: input [N, n_features] float32; one output, float32:
+# a regressor's [N, 1] named after its target (the MPG model's "mpg"), a classifier's class
+# probabilities [N, n_classes] named PROBABILITIES (no ZipMap, no label tensor: the class is
+# the index of the highest probability, the first on a tie, in every target).
 INPUT_NAME = "features"
 OUTPUT_NAME = "mpg"
+PROBABILITIES = "probabilities"
+REGRESSION = "regression"
+CLASSIFICATION = "classification"
+TASKS = (REGRESSION, CLASSIFICATION)
+
+
+def tensor_name(name: str) -> str:
+    """A column name as a tensor/output name: letters, digits and _ only ("sepal length (cm)"
+    -> "sepal_length_cm")."""
+    out = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_") or "output"
+    return out if not out[0].isdigit() else f"_{out}"
 
 
 def show_number(value: float) -> str:
@@ -96,18 +111,35 @@ class Schema:
     features: tuple[Feature, ...]
     input_name: str = INPUT_NAME
     output_name: str = OUTPUT_NAME
+    task: str = REGRESSION
+    classes: tuple[str, ...] = ()          # a classifier's class labels, in output order
+    target: str = OUTPUT_NAME              # the column the model predicts
 
     @classmethod
-    def from_features(cls, features: Iterable[Feature | dict], **names: str) -> "Schema":
+    def from_features(cls, features: Iterable[Feature | dict], **names) -> "Schema":
         return cls(tuple(f if isinstance(f, Feature) else Feature.from_json(f) for f in features),
                    **names)
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> "Schema":
-        io = manifest.get("model", {}).get("io", {})
+        """Older bundles (before the task was recorded) are MPG regressors."""
+        model = manifest.get("model", {})
+        io, target = model.get("io", {}), manifest["schema"].get("target", {})
         return cls.from_features(manifest["schema"]["features"],
                                  input_name=io.get("input", INPUT_NAME),
-                                 output_name=io.get("output", OUTPUT_NAME))
+                                 output_name=io.get("output", OUTPUT_NAME),
+                                 task=model.get("task", REGRESSION),
+                                 classes=tuple(target.get("classes") or ()),
+                                 target=target.get("name", OUTPUT_NAME))
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task == CLASSIFICATION
+
+    @property
+    def n_outputs(self) -> int:
+        """Columns of the output tensor: 1 for a regressor, one per class for a classifier."""
+        return len(self.classes) if self.is_classifier else 1
 
     def __len__(self) -> int:
         return len(self.features)
