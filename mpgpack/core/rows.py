@@ -173,6 +173,25 @@ def parse_number(text: str) -> float:
     return float(cell)
 
 
+def encode_labels(schema: Schema, rows: list[list[str]]) -> list[list[str]]:
+    """Rows of text cells in feature order with each category label ("Japan", "japan ",
+    "setosa") replaced by its code, so `parse_text_rows` reads them as numbers; codes, missing
+    tokens and unknown text are left as written (unknown text is then "not a number", and the
+    message lists the categories). Rows are copied only when a label was found."""
+    columns = [(i, f.label_codes()) for i, f in enumerate(schema.features) if f.is_category]
+    if not columns:
+        return rows
+    out = rows
+    for r, row in enumerate(rows):
+        for i, codes in columns:
+            code = codes.get(row[i].strip().casefold())
+            if code is not None:
+                if out is rows:
+                    out = [list(x) for x in rows]
+                out[r][i] = str(code)
+    return out
+
+
 def parse_text_rows(rows: list[list[str]], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of text cells (already in feature order) -> (X float64, missing, unreadable).
 

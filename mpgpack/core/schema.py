@@ -74,6 +74,11 @@ class Feature:
         text = f"{show_number(self.minimum)}–{show_number(self.maximum)}"
         return f"{text} {self.display_unit}" if self.display_unit else text
 
+    def label_codes(self) -> dict[str, int]:
+        """A category's labels, folded (any case, no surrounding spaces) -> code: how a label
+        sent by a client or written in a file is read (one rule for every target)."""
+        return {label.strip().casefold(): code for code, label in self.categories.items()}
+
     def categories_text(self) -> str:
         """"1 USA, 2 Europe, 3 Japan"."""
         return ", ".join(f"{code} {label}" for code, label in sorted(self.categories.items()))
