@@ -106,7 +106,7 @@ def test_one_interface_on_both_homes(home, tmp_path):
     assert home.follow().name == B
 
     rows = reg.versions()
-    assert [(v.name, v.current, v.cv_mae) for v in rows] == [(A, False, 2.1), (B, True, 1.9)]
+    assert [(v.name, v.current, v.cv) for v in rows] == [(A, False, 2.1), (B, True, 1.9)]
     entries = reg.history()
     assert [(e["action"], e["version"]) for e in entries] == [("publish", A), ("publish", B)]
     assert entries[0]["manifest_sha256"] == sha((a / "manifest.json").read_bytes())

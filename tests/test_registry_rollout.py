@@ -78,7 +78,7 @@ def test_versions_lists_both_with_cv_mae(registry):
     assert lines[b].startswith("* ") and lines[a].startswith("< ")
     for name in (a, b):
         m = manifest_of(dist, name)
-        assert f"{m['metrics']['mlp']['cv_mae_mean']:.3f}" in lines[name]
+        assert f"MAE {m['metrics']['chosen']['cv_mean']:.3f}" in lines[name]
         assert m["model"]["created"] in lines[name]
 
 

@@ -38,8 +38,10 @@ class Version:
     name: str
     version: str
     created: str
-    cv_mae: float | None
-    holdout_mae: float | None
+    family: str              # the model family ("mlp", "gbm", …)
+    score: str               # what the CV figure is: "MAE" or "log-loss"
+    cv: float | None         # the chosen model's mean CV score
+    holdout: str             # its hold-out headline: "MAE 1.911" or "accuracy 0.967"
     data: str
     rows: int | None
     current: bool
@@ -95,10 +97,17 @@ def replay(entries: list[dict], pointed: str | None) -> list[str]:
 
 
 def version_row(name: str, manifest: dict, current: bool) -> Version:
-    mlp = manifest.get("metrics", {}).get("mlp", {})
+    metrics = manifest.get("metrics", {})
+    # bundles built before any model could be packed recorded their MLP under "mlp"
+    chosen = metrics.get("chosen") or {**metrics.get("mlp", {}), "family": "mlp",
+                                       "cv_mean": metrics.get("mlp", {}).get("cv_mae_mean")}
+    holdout = chosen.get("holdout", {})
+    headline = (f"accuracy {holdout['accuracy']:.3f}" if "accuracy" in holdout
+                else f"MAE {holdout['mae']:.3f}" if "mae" in holdout else "-")
+    score = "log-loss" if metrics.get("score") == "log_loss" else "MAE"
     data = manifest.get("data", {})
     return Version(name, manifest["model"]["version"], manifest["model"].get("created", ""),
-                   mlp.get("cv_mae_mean"), mlp.get("holdout", {}).get("mae"),
+                   chosen.get("family", "-"), score, chosen.get("cv_mean"), headline,
                    data.get("source", ""), data.get("rows"), current)
 
 

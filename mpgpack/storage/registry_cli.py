@@ -21,13 +21,13 @@ def _versions(args) -> int:
                         f"{registry.publish_hint}")
     order = registry.stack()
     previous = order[-2] if len(order) > 1 else None
-    print(f"{'':2}{'version':<18} {'created (UTC)':<26} {'CV MAE':>7} {'hold-out MAE':>12} "
-          f"{'rows':>5}  data")
+    print(f"{'':2}{'version':<18} {'created (UTC)':<26} {'model':<7} {'CV score':>15} "
+          f"{'hold-out':>16} {'rows':>5}  data")
     for v in versions:
         mark = "*" if v.current else ("<" if v.name == previous else "")
-        cv = f"{v.cv_mae:.3f}" if v.cv_mae is not None else "-"
-        ho = f"{v.holdout_mae:.3f}" if v.holdout_mae is not None else "-"
-        print(f"{mark:2}{v.name:<18} {v.created:<26} {cv:>7} {ho:>12} {v.rows or '-':>5}  {v.data}")
+        cv = f"{v.score} {v.cv:.3f}" if v.cv is not None else "-"
+        print(f"{mark:2}{v.name:<18} {v.created:<26} {v.family:<7} {cv:>15} {v.holdout:>16} "
+              f"{v.rows or '-':>5}  {v.data}")
     print("\n* current   < where `mpgpack rollback` would go" if previous else "\n* current")
     return 0
 
