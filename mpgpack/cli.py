@@ -25,6 +25,8 @@ class Command(NamedTuple):
 COMMANDS = [
     Command("build", "mpgpack.export.cli",
             "train, export ONNX/TFLite/TF.js, check parity, write a bundle", "build"),
+    Command("schema", "mpgpack.train.schema_cli",
+            "infer a CSV's schema and write it as JSON to edit and pass to build --schema", None),
     Command("verify", "mpgpack.export.cli",
             "re-check a bundle's sha256s and its parity in Python runtimes", "build"),
     Command("sign", "mpgpack.export.cli",

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -82,25 +83,73 @@ def _libraries() -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build: the data, what it predicts, which model families to try.
+
+    No `target`: the Auto MPG showcase with its built-in schema (the shipped data by default).
+    With a `target`: any CSV; its schema comes from `schema` (a file `mpgpack schema` wrote and
+    the user edited) or is inferred from the data."""
+    data: Path | None = None
+    target: str | None = None
+    task: str | None = None
+    schema: Path | None = None
+    model: str = "auto"
+    seed: int = 0
+
+    def spec(self):
+        from mpgpack.train.schema import mpg_spec
+        from mpgpack.train.table import infer_spec, read_spec
+        if self.schema is not None:
+            spec = read_spec(self.schema)
+            if self.target is not None and self.target != spec.target.name:
+                raise UserError(f"--target {self.target} differs from the schema file's target "
+                                f"{spec.target.name!r}")
+            if self.task is not None and self.task != spec.task:
+                raise UserError(f"--task {self.task} differs from the schema file's task "
+                                f"{spec.task!r}")
+            return spec
+        if self.target is None:
+            return mpg_spec()
+        return infer_spec(self.data, self.target, self.task)
+
+    def load(self, spec):
+        from mpgpack.train.data import load_dataset
+        from mpgpack.train.table import load_table
+        if self.target is None and self.schema is None:
+            return load_dataset(self.data or DEFAULT_DATA)
+        return load_table(self.data, spec)
+
+
 def build_bundle(data: Path | None = None, out: Path = Path(DEFAULT_REGISTRY), seed: int = 0,
-                 packers: list[str] | None = None) -> Path:
+                 packers: list[str] | None = None, request: BuildRequest | None = None) -> Path:
     from mpgpack.core.bundle_write import write_manifest
     from mpgpack.core.registry import LocalRegistry
     from mpgpack.export.bundle_writer import model_version
-    from mpgpack.train.data import load_dataset
+    from mpgpack.export.support import check_families
+    from mpgpack.train.families import families_for
     from mpgpack.train.fit import train_model
-    from mpgpack.train.tune import candidate_params
 
+    request = request or BuildRequest(data=Path(data) if data else None, seed=seed)
+    if request.target is not None and request.data is None and request.schema is None:
+        raise UserError("--target needs --data FILE.csv (the table that holds that column)")
+    seed = request.seed
     packers = PACKERS if packers is None else packers
     progress = Progress(10 + len(packers))
     started = time.perf_counter()
-    data = Path(data) if data else DEFAULT_DATA
+    try:
+        families = families_for(request.model)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
-    with progress.stage(f"loading {data}"):
-        ds = load_dataset(data)
-    with progress.stage(f"tuning the MLP ({len(candidate_params())} candidates) and the Ridge "
-                        f"baseline on the same 5 CV folds, then fitting ({len(ds)} rows)"):
-        trained = train_model(ds, seed)
+    with progress.stage(f"loading {request.data or DEFAULT_DATA}"):
+        spec = request.spec()
+        # Every family's estimators must lower to every format: refused now, not after training.
+        check_families(spec.schema, families, seed)
+        ds = request.load(spec)
+    with progress.stage(f"searching {', '.join(families)} on the same {5} CV folds, then "
+                        f"fitting the best ({len(ds)} rows, {spec.task})"):
+        trained = train_model(ds, spec, seed, request.model)
     config = _training_config(trained, seed)
     version = model_version(ds.sha256, {k: repr(v) for k, v in config.items()})
     name = f"mpg-{version}"
@@ -108,9 +157,10 @@ def build_bundle(data: Path | None = None, out: Path = Path(DEFAULT_REGISTRY), s
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
     try:
         golden = _write_golden_and_reference(progress, trained, seed, staging)
-        paths = _export_artifacts(progress, trained.pipeline, staging, version)
-        parity = _check_parity(progress, paths, golden)
-        manifest = _manifest(staging, paths, golden, parity, ds, trained, config, version, data)
+        paths = _export_artifacts(progress, trained, staging, version)
+        parity = _check_parity(progress, paths, golden, spec.task)
+        manifest = _manifest(staging, paths, golden, parity, ds, trained, config, version,
+                             request.data or DEFAULT_DATA)
         write_manifest(staging, manifest)
         # Not a packer: the report needs the loaded data and the search, which a bundle lacks.
         with progress.stage("writing the model report (data, tuning, errors by slice)"):
@@ -128,13 +178,16 @@ def build_bundle(data: Path | None = None, out: Path = Path(DEFAULT_REGISTRY), s
 
 
 def _training_config(trained, seed: int) -> dict:
-    """What decides the model, hashed into its version. The grid is part of it; the chosen
-    settings follow from it."""
-    from mpgpack.train.model import RIDGE_PARAMS
-    from mpgpack.train.tune import MLP_GRID
-    return {"seed": seed, "mlp": trained.metrics["mlp"]["params"], "mlp_grid": MLP_GRID,
-            "ridge": RIDGE_PARAMS, "split": trained.metrics["split"],
-            "sklearn": metadata.version("scikit-learn"), "format": 1}
+    """What decides the model, hashed into its version: the schema, the families searched and
+    their grids; the chosen settings follow from them."""
+    from mpgpack.train.families import FAMILIES
+    spec = trained.spec
+    families = trained.metrics["tuning"]["families"]
+    return {"seed": seed, "task": spec.task, "spec": spec.to_json(),
+            "chosen": {"family": trained.family, "params": trained.metrics["chosen"]["params"]},
+            "grids": {f: FAMILIES[f].grid(spec.task) for f in families},
+            "split": trained.metrics["split"],
+            "sklearn": metadata.version("scikit-learn"), "format": 2}
 
 
 def _write_golden_and_reference(progress: Progress, trained, seed: int, staging: Path):
@@ -148,16 +201,17 @@ def _write_golden_and_reference(progress: Progress, trained, seed: int, staging:
     return golden
 
 
-def _export_artifacts(progress: Progress, pipeline, staging: Path, version: str) -> dict[str, Path]:
+def _export_artifacts(progress: Progress, trained, staging: Path, version: str) -> dict[str, Path]:
     """ONNX from the pipeline; TFLite and TF.js from its lowering to TensorFlow ops.
     Returns {artifact name: path} (the TF.js entry is its model.json)."""
+    pipeline, schema = trained.pipeline, trained.spec.schema
     with progress.stage("exporting ONNX (skl2onnx)"):
         from mpgpack.export.onnx_export import export_onnx
-        paths = {"onnx": export_onnx(pipeline, staging / "model.onnx", version)}
+        paths = {"onnx": export_onnx(pipeline, staging / "model.onnx", version, schema)}
     with progress.stage("lowering the pipeline to TensorFlow ops"):
         from mpgpack.export.tf_graph import save_saved_model
         tmp = Path(tempfile.mkdtemp(prefix="mpg-savedmodel-"))
-        saved = save_saved_model(pipeline, tmp / "saved_model")
+        saved = save_saved_model(pipeline, tmp / "saved_model", schema)
     try:
         with progress.stage("converting to TFLite (float32, float16, int8)"):
             from mpgpack.export.tflite_export import export_tflite
@@ -170,7 +224,7 @@ def _export_artifacts(progress: Progress, pipeline, staging: Path, version: str)
     return paths
 
 
-def _check_parity(progress: Progress, paths: dict[str, Path], golden) -> dict:
+def _check_parity(progress: Progress, paths: dict[str, Path], golden, task: str) -> dict:
     """Runs the golden set through every artifact in its real runtime; refuses the build when a
     gated (float32) artifact is off by more than the tolerance."""
     from mpgpack.export.golden import TOLERANCE
@@ -178,12 +232,15 @@ def _check_parity(progress: Progress, paths: dict[str, Path], golden) -> dict:
     with progress.stage("checking parity in onnxruntime, LiteRT and TF.js (Node)"):
         runtime_paths = {**paths, "tfjs": paths["tfjs"].parent}
         parity = evaluate_artifacts(runtime_paths, golden.X, golden.expected, golden.actual,
-                                    TOLERANCE, GATED)
-    failed = [f"{n} (max abs error {r['max_abs_error']:.2e})" for n, r in parity.items()
-              if r["gated"] and not r["passed"]]
+                                    TOLERANCE, GATED, task)
+    failed = [f"{n} (max abs error {r['max_abs_error']:.2e}"
+              + (f", {r['decided_disagreements']} rows of another class"
+                 if r.get("decided_disagreements") else "") + ")"
+              for n, r in parity.items() if r["gated"] and not r["passed"]]
     if failed:
-        raise UserError(f"parity failed, bundle not written: {', '.join(failed)} "
-                        f"exceed {TOLERANCE:g} MPG")
+        unit = "per probability" if task == "classification" else "in the output's unit"
+        raise UserError(f"parity failed, bundle not written: {', '.join(failed)}; allowed: "
+                        f"{TOLERANCE:g} {unit} and the reference's class on every row")
     return parity
 
 
@@ -210,28 +267,28 @@ def _artifact_entries(staging: Path, paths: dict[str, Path], golden) -> dict:
 
 def _manifest(staging: Path, paths: dict[str, Path], golden, parity: dict, ds, trained,
               config: dict, version: str, data: Path) -> dict:
-    from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
     from mpgpack.core.bundle_write import now_iso
     from mpgpack.export.bundle_writer import git_commit
-    from mpgpack.train.schema import FEATURES, schema_json
+    from mpgpack.train.fit import describe
     from mpgpack.train.stats import feature_stats, training_range
+    spec, schema = trained.spec, trained.spec.schema
     try:
         data_source = str(data.resolve().relative_to(SOURCE_ROOT))
     except ValueError:
         data_source = data.name
     return {
-        "model": {"name": "mpg", "version": version, "created": now_iso(),
+        "model": {"name": spec.name, "version": version, "created": now_iso(),
                   "mpgpack": __version__, "git": git_commit(SOURCE_ROOT),
-                  "estimator": "Pipeline(ColumnTransformer(StandardScaler; SimpleImputer(median)"
-                               "+StandardScaler on horsepower; OneHotEncoder(origin)), "
-                               "MLPRegressor)",
+                  "task": spec.task, "family": trained.family,
+                  "estimator": describe(trained.pipeline),
                   "config": config, "libraries": _libraries(),
-                  "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "dtype": "float32",
-                         "shape": [None, len(FEATURES)]}},
+                  "io": {"input": schema.input_name, "output": schema.output_name,
+                         "dtype": "float32", "shape": [None, len(schema)],
+                         "output_shape": [None, schema.n_outputs]}},
         "data": {"source": data_source, "sha256": ds.sha256, "rows": len(ds),
                  "notes": ds.notes},
-        "schema": schema_json(training_range(trained.X_train)),
-        "training_stats": feature_stats(trained.X_train),
+        "schema": spec.manifest_schema(training_range(trained.X_train, schema)),
+        "training_stats": feature_stats(trained.X_train, schema),
         "metrics": trained.metrics,
         "artifacts": _artifact_entries(staging, paths, golden),
         "parity": parity,
@@ -247,39 +304,36 @@ def _run_packers(progress: Progress, packers: list[str], staging: Path, manifest
             manifest["packages"].update(fn(staging, manifest))
 
 
-def _tuning_summary(m: dict) -> list[str]:
-    t = m.get("tuning")
-    if not t:
-        return []
-    p = m["mlp"]["params"]
-    return [f"MLP settings: candidate #{t['chosen']} of {len(t['candidates'])} "
-            f"(hidden {tuple(p['hidden_layer_sizes'])}, alpha {p['alpha']:g}, {p['solver']}); "
-            f"untuned default's CV MAE {t['default_cv_mae_mean']:.3f}; search "
-            f"{t['search_seconds']} s ({t['search_cpu_seconds']} s CPU)"]
-
-
 def summary(manifest: dict) -> str:
     """The short table printed at the end of a build."""
     m = manifest["metrics"]
-    mlp, ridge = m["mlp"], m["ridge_baseline"]
-    lines = [f"bundle mpg-{manifest['model']['version']}  (built in {manifest['build_seconds']} s)",
-             "",
-             f"{'model':<8} {'CV MAE (5-fold)':>18} {'hold-out MAE':>13} {'hold-out RMSE':>14}",
-             f"{'MLP':<8} {mlp['cv_mae_mean']:>9.3f} ± {mlp['cv_mae_std']:.3f} "
-             f"{mlp['holdout']['mae']:>13.3f} {mlp['holdout']['rmse']:>14.3f}",
-             f"{'Ridge':<8} {ridge['cv_mae_mean']:>9.3f} ± {ridge['cv_mae_std']:.3f} "
-             f"{ridge['holdout']['mae']:>13.3f} {ridge['holdout']['rmse']:>14.3f}",
-             f"MLP CV MAE is {100 * m['cv_mae_improvement_over_ridge']:.1f} % below Ridge's",
-             *_tuning_summary(m), "",
-             f"{'artifact':<16} {'runtime':<15} {'bytes':>7} {'max abs err':>12} "
-             f"{'mean abs err':>12} {'hold-out MAE':>12}  parity"]
+    model = manifest["model"]
+    chosen, base = m["chosen"], m["baseline"]
+    classifier = m["task"] == "classification"
+    cols = ("accuracy", "log_loss") if classifier else ("mae", "rmse")
+    score = "log-loss" if classifier else "MAE"
+    t = m["tuning"]
+    cv_head = f"CV {score} ({m['split']['cv_folds']}-fold)"
+    lines = [f"bundle mpg-{model['version']}  ({model['name']}, {m['task']}, built in "
+             f"{manifest['build_seconds']} s)", "",
+             f"{'model':<22} {cv_head:>22} "
+             + " ".join(f"{'hold-out ' + c.replace('_', '-'):>17}" for c in cols)]
+    for label, entry in ((f"{chosen['family']} (chosen)", chosen), (f"{base['family']} (baseline)", base)):
+        lines.append(f"{label:<22} {entry['cv_mean']:>13.3f} ± {entry['cv_std']:.3f} "
+                     + " ".join(f"{entry['holdout'][c]:>17.3f}" for c in cols))
+    lines += [f"chosen CV {score} is {100 * m['improvement_over_baseline']:.1f} % below the "
+              f"baseline's; {len(t['candidates'])} candidates of {', '.join(t['families'])} in "
+              f"{t['seconds']} s ({t['cpu_seconds']} s CPU)", "",
+              f"{'artifact':<16} {'runtime':<15} {'bytes':>7} {'max abs err':>12} "
+              f"{'mean abs err':>12} {'classes agree' if classifier else 'hold-out MAE':>13}  parity"]
     arts = manifest["artifacts"]
     for name, p in manifest["parity"].items():
         size = arts[name]["bytes"] + sum(a["bytes"] for k, a in arts.items()
                                          if name == "tfjs" and a["kind"] == "tfjs_weights")
         verdict = ("pass" if p["passed"] else "FAIL") if p["gated"] else "recorded"
+        last = f"{100 * p['class_agreement']:>12.2f}%" if classifier else f"{p['holdout_mae']:>13.4f}"
         lines.append(f"{name:<16} {p['runtime']:<15} {size:>7} {p['max_abs_error']:>12.2e} "
-                     f"{p['mean_abs_error']:>12.2e} {p['holdout_mae']:>12.4f}  {verdict}")
+                     f"{p['mean_abs_error']:>12.2e} {last}  {verdict}")
     for name, pkg in manifest.get("packages", {}).items():
         lines.append(f"{name:<16} {'package':<15} {pkg['bytes']:>7}")
     return "\n".join(lines)

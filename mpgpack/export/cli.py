@@ -14,14 +14,18 @@ def _build(args) -> int:
     if args.sign_key:                      # a bad key fails now, not after a minute of training
         from mpgpack.core.signing import load_private_key
         key = load_private_key(args.sign_key)
-    from mpgpack.export.build import build_bundle, summary
+    from mpgpack.export.build import BuildRequest, build_bundle, summary
+
+    def request(data: Path | None) -> BuildRequest:
+        return BuildRequest(data=data, target=args.target, task=args.task, schema=args.schema,
+                            model=args.model, seed=args.seed)
     if args.data and args.data.startswith("s3://"):
         import tempfile
         from mpgpack.storage.s3 import download_data
         with tempfile.TemporaryDirectory(prefix="mpgpack-data-") as tmp:
-            bundle = build_bundle(download_data(args.data, Path(tmp)), args.out, args.seed)
+            bundle = build_bundle(out=args.out, request=request(download_data(args.data, Path(tmp))))
     else:
-        bundle = build_bundle(Path(args.data) if args.data else None, args.out, args.seed)
+        bundle = build_bundle(out=args.out, request=request(Path(args.data) if args.data else None))
     print(summary(json.loads((bundle / "manifest.json").read_text())))
     print(f"\nwrote {bundle}")
     if key is not None:
@@ -73,13 +77,33 @@ def _verify(args) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="train, export ONNX/TFLite/TF.js, check parity, write a bundle",
-                       description="Train the MLP on the Auto MPG data, export it to ONNX, TFLite "
-                                   "(float32, float16, int8) and TF.js, check every artifact against "
-                                   "the sklearn reference in its real runtime, and write the bundle "
-                                   "OUT/mpg-<version>/ (and point OUT/CURRENT at it).")
+                       description="Train a model on a table (by default the Auto MPG data "
+                                   "shipped in the package), choosing the family by cross-"
+                                   "validation, export it to ONNX, TFLite (float32, float16, int8) "
+                                   "and TF.js, check every artifact against the sklearn reference "
+                                   "in its real runtime, and write the bundle OUT/mpg-<version>/ "
+                                   "(and point OUT/CURRENT at it). Your own data: --data FILE.csv "
+                                   "--target COLUMN; the schema is inferred (see `mpgpack schema`) "
+                                   "or read from --schema.")
     p.add_argument("--data", default=None,
-                   help="training data: UCI auto-mpg.data format or CSV with a header, a file "
-                        "or s3://BUCKET/KEY (default: mpgpack/data/auto-mpg.data, shipped in the package)")
+                   help="training data, a file or s3://BUCKET/KEY: a CSV with a header row (with "
+                        "--target), or the Auto MPG data (UCI auto-mpg.data format or CSV with "
+                        "its columns; default: mpgpack/data/auto-mpg.data, shipped in the package)")
+    p.add_argument("--target", default=None, metavar="COLUMN",
+                   help="the column to predict; every other column is a feature (default: the "
+                        "Auto MPG showcase, target mpg)")
+    p.add_argument("--task", choices=["regression", "classification"], default=None,
+                   help="default: inferred (classification when the target holds text or at "
+                        "most 10 different whole numbers)")
+    p.add_argument("--schema", type=Path, default=None, metavar="SCHEMA.json",
+                   help="the schema to use instead of inferring it: a file `mpgpack schema` "
+                        "wrote, edited (units, limits, which values may be missing, labels)")
+    from mpgpack.train.family_names import CHOICES
+    p.add_argument("--model", choices=CHOICES, default="auto",
+                   help="model family: linear (Ridge / logistic regression), mlp, gbm (gradient "
+                        "boosting, Huber loss among the candidates), forest, hgb (histogram "
+                        "gradient boosting), or auto: every family on the same CV folds, the "
+                        "best kept (default: auto)")
     p.add_argument("--out", type=Path, default=Path(DEFAULT_REGISTRY),
                    help=f"registry folder (default: {DEFAULT_REGISTRY})")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, CV folds and the MLP (default: 0)")

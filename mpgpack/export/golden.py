@@ -1,4 +1,10 @@
-"""The golden set: inputs every artifact must answer like the float64 sklearn pipeline."""
+"""The golden set: inputs every artifact must answer like the float64 sklearn pipeline.
+
+Generated from the schema, so any model gets the same kinds of rows: the hold-out rows,
+seeded random rows inside the hard limits (some missing where a feature may be), the hold-out
+with each nullable feature missing, every category of every category feature, and each
+feature at its hard limits and at its training extremes.
+"""
 from __future__ import annotations
 
 import json
@@ -8,83 +14,108 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from mpgpack.core.schema import Schema
 from mpgpack.train.fit import TrainedModel
-from mpgpack.train.schema import FEATURES, FEATURE_NAMES, NULLABLE_INDEX, ORIGIN_CATEGORIES, ORIGIN_INDEX
+from mpgpack.train.tune import predict_output
 
-TOLERANCE = 1e-4       # max abs error, MPG, allowed for a float32 artifact
+TOLERANCE = 1e-4       # max abs error allowed for a float32 artifact (output unit / probability)
 N_RANDOM = 1000
+MISSING_SHARE = 0.1    # of the random rows' values of a nullable feature
 
 
 @dataclass
 class GoldenSet:
-    X: np.ndarray          # float32 [N, 7]: exactly what an artifact is fed
-    expected: np.ndarray   # float64 [N]: the pipeline on those float32 values, in float64
+    X: np.ndarray          # float32 [N, F]: exactly what an artifact is fed
+    expected: np.ndarray   # float64 [N] values or [N, C] probabilities: the pipeline on X
     groups: list[str]
-    actual: np.ndarray     # true MPG for hold-out rows, NaN elsewhere
+    actual: np.ndarray     # true value (class index) for hold-out rows, NaN elsewhere
+    features: list[str]
 
     def to_json(self) -> dict:
         def clean(v):
             return None if np.isnan(v) else float(v)
-        return {"format": 1, "tolerance": TOLERANCE, "features": list(FEATURE_NAMES),
+        return {"format": 1, "tolerance": TOLERANCE, "features": self.features,
                 "inputs": [[clean(v) for v in row] for row in self.X],
-                "expected": [float(v) for v in self.expected],
+                "expected": self.expected.tolist(),
                 "actual": [clean(v) for v in self.actual],
                 "groups": self.groups}
 
 
-def _random_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+def _random_rows(rng: np.random.Generator, schema: Schema, n: int) -> np.ndarray:
     cols = []
-    for f in FEATURES:
-        if f.categories:
-            cols.append(rng.choice(sorted(f.categories), n).astype(float))
+    for f in schema:
+        if f.is_category:
+            col = rng.choice(sorted(f.categories), n).astype(float)
         elif f.integer:
-            cols.append(rng.integers(int(f.minimum), int(f.maximum) + 1, n).astype(float))
+            col = rng.integers(int(f.minimum), int(f.maximum) + 1, n).astype(float)
         else:
-            cols.append(np.round(rng.uniform(f.minimum, f.maximum, n), 1))
+            col = np.round(rng.uniform(f.minimum, f.maximum, n), 1)
+            col = np.clip(col, f.minimum, f.maximum)
+        if f.nullable:
+            col[rng.random(n) < MISSING_SHARE] = np.nan
+        cols.append(col)
     return np.column_stack(cols)
 
 
-def _extreme_rows(median_row: np.ndarray, X_train: np.ndarray) -> np.ndarray:
+def _median_row(schema: Schema, X_train: np.ndarray) -> np.ndarray:
+    row = np.nanmedian(X_train, axis=0)
+    for i, f in enumerate(schema):
+        if f.is_category:
+            row[i] = sorted(f.categories)[0]
+        elif f.integer:
+            row[i] = np.round(row[i])
+    return row
+
+
+def _extreme_rows(schema: Schema, median_row: np.ndarray, X_train: np.ndarray) -> np.ndarray:
     rows = []
-    for i, f in enumerate(FEATURES):
+    for i, f in enumerate(schema):
+        if f.is_category:
+            continue
         for value in (f.minimum, f.maximum, np.nanmin(X_train[:, i]), np.nanmax(X_train[:, i])):
             row = median_row.copy()
             row[i] = value
             rows.append(row)
-    return np.array(rows)
+    return np.array(rows).reshape(-1, len(schema))
 
 
 def build_golden(trained: TrainedModel, seed: int) -> GoldenSet:
+    schema = trained.spec.schema
     rng = np.random.default_rng(seed)
-    median_row = np.nanmedian(trained.X_train, axis=0)
-    median_row[ORIGIN_INDEX] = ORIGIN_CATEGORIES[0]
-    hp = NULLABLE_INDEX[0]
+    median_row = _median_row(schema, trained.X_train)
 
     parts: list[tuple[str, np.ndarray, np.ndarray]] = []
     def add(group, X, actual=None):
-        parts.append((group, X, np.full(len(X), np.nan) if actual is None else actual))
+        if len(X):
+            parts.append((group, X, np.full(len(X), np.nan) if actual is None else actual))
 
     add("holdout", trained.X_holdout, trained.y_holdout)
-    add("random", _random_rows(rng, N_RANDOM))
-    missing = trained.X_holdout.copy()
-    missing[:, hp] = np.nan
-    add("missing_horsepower", missing)
-    per_origin = np.repeat(median_row[None, :], len(ORIGIN_CATEGORIES), axis=0)
-    per_origin[:, ORIGIN_INDEX] = ORIGIN_CATEGORIES
-    add("origin", per_origin)
-    add("extremes", _extreme_rows(median_row, trained.X_train))
+    add("random", _random_rows(rng, schema, N_RANDOM))
+    for i, f in enumerate(schema):
+        if f.nullable:
+            missing = trained.X_holdout.copy()
+            missing[:, i] = np.nan
+            add(f"missing_{f.name}", missing)
+    for i, f in enumerate(schema):
+        if f.is_category:
+            rows = np.repeat(median_row[None, :], len(f.categories), axis=0)
+            rows[:, i] = sorted(f.categories)
+            add(f.name, rows)
+    add("extremes", _extreme_rows(schema, median_row, trained.X_train))
 
     X = np.concatenate([p[1] for p in parts]).astype(np.float32)
     groups = [g for g, Xg, _ in parts for _ in range(len(Xg))]
     actual = np.concatenate([p[2] for p in parts])
-    return GoldenSet(X, reference_predict(trained.pipeline, X), groups, actual)
+    return GoldenSet(X, reference_predict(trained.pipeline, X, schema.task), groups, actual,
+                     list(schema.names))
 
 
-def reference_predict(pipeline: Pipeline, X32: np.ndarray) -> np.ndarray:
+def reference_predict(pipeline: Pipeline, X32: np.ndarray, task: str) -> np.ndarray:
     """The reference answer: float64 sklearn on exactly the float32 values an artifact sees."""
-    return pipeline.predict(X32.astype(np.float64))
+    return predict_output(pipeline, X32.astype(np.float64), task)
 
 
 def write_golden(golden: GoldenSet, path: Path) -> Path:
     path.write_text(json.dumps(golden.to_json(), separators=(",", ":")))
     return path
+

@@ -23,8 +23,13 @@ def _report(args) -> int:
     report = bundle.manifest.get("report", {})
     flagged = report.get("slices", {}).get("flagged", [])
     print(index.resolve())
-    print(f"model mpg-{bundle.version}: MLP CV MAE {bundle.manifest['metrics']['mlp']['cv_mae_mean']:.3f}, "
-          f"hold-out MAE {bundle.manifest['metrics']['mlp']['holdout']['mae']:.3f}; "
+    m = bundle.manifest["metrics"]
+    chosen, score = m["chosen"], m["score"]
+    holdout = chosen["holdout"]
+    figure = (f"hold-out accuracy {holdout['accuracy']:.3f}" if "accuracy" in holdout
+              else f"hold-out MAE {holdout['mae']:.3f}")
+    print(f"model mpg-{bundle.version}: {chosen['family']}, CV {score.replace('_', '-')} "
+          f"{chosen['cv_mean']:.3f}, {figure}; "
           f"flagged slices: {', '.join(flagged) if flagged else 'none'}")
     if args.open:
         import webbrowser

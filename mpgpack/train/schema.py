@@ -7,13 +7,11 @@ with the model it describes.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from mpgpack.core.schema import Feature, Schema
 
 __all__ = ["FEATURES", "FEATURE_NAMES", "N_FEATURES", "NULLABLE_INDEX",
            "NUMERIC_INDEX", "ORIGIN_CATEGORIES", "ORIGIN_INDEX", "TARGET",
-           "TARGET_FEATURE", "schema_json"]
+           "TARGET_FEATURE", "mpg_spec"]
 
 TARGET = "mpg"
 # The target as the data loader checks it: required, and within what a car can do.
@@ -41,11 +39,8 @@ ORIGIN_CATEGORIES = tuple(sorted(FEATURES[ORIGIN_INDEX].categories))
 NUMERIC_INDEX = tuple(i for i, f in enumerate(FEATURES) if f.kind == "number" and not f.nullable)
 
 
-def schema_json(training_range: dict[str, tuple[float, float]]) -> dict:
-    """The schema block of the manifest: features in order, hard limits, training range."""
-    schema = Schema(tuple(replace(f, training_range=tuple(training_range[f.name]))
-                          for f in FEATURES))
-    return {"target": {"name": TARGET, "unit": "miles per US gallon"},
-            "input": {"dtype": "float32", "shape": [None, N_FEATURES],
-                      "missing": "NaN (null in JSON)"},
-            "features": schema.to_json()}
+def mpg_spec():
+    """The showcase as a `TableSpec` (the shipped data needs no schema file)."""
+    from mpgpack.core.schema import REGRESSION
+    from mpgpack.train.table import TableSpec
+    return TableSpec("mpg", REGRESSION, TARGET_FEATURE, FEATURES)

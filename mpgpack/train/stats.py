@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpgpack.train.schema import FEATURES
+from mpgpack.core.schema import Schema
 
 N_BINS = 10  # decile bins: the usual choice for the population stability index
 
 
-def feature_stats(X: np.ndarray) -> dict:
+def feature_stats(X: np.ndarray, schema: Schema) -> dict:
     out = {}
-    for i, f in enumerate(FEATURES):
+    for i, f in enumerate(schema):
         col = X[:, i]
         present = col[~np.isnan(col)]
         stats = {"count": int(len(col)), "missing": int(np.isnan(col).sum()),
@@ -30,6 +30,6 @@ def feature_stats(X: np.ndarray) -> dict:
     return out
 
 
-def training_range(X: np.ndarray) -> dict[str, tuple[float, float]]:
+def training_range(X: np.ndarray, schema: Schema) -> dict[str, tuple[float, float]]:
     return {f.name: (float(np.nanmin(X[:, i])), float(np.nanmax(X[:, i])))
-            for i, f in enumerate(FEATURES)}
+            for i, f in enumerate(schema)}

@@ -83,14 +83,20 @@ def first_load_js(outputs: dict, backend: str) -> list[str]:
 def page_info(manifest: dict, hashes: dict[str, str], backends: list[str]) -> dict:
     """The subset of manifest.json the page reads (model/manifest.json)."""
     stats = manifest["training_stats"]
-    mlp = manifest["metrics"]["mlp"]
+    m = manifest["metrics"]
+    chosen = m["chosen"]
+    headline = {k: v for k, v in chosen["holdout"].items()
+                if k in ("mae", "rmse", "accuracy", "log_loss")}
     return {
         "model": {k: manifest["model"][k] for k in ("name", "version", "created")},
         "schema": manifest["schema"],
         # Defaults of the form: the training median of each feature.
         "defaults": {f["name"]: stats[f["name"]]["median"] for f in manifest["schema"]["features"]},
-        "metrics": {"holdout_mae": mlp["holdout"]["mae"], "holdout_rmse": mlp["holdout"]["rmse"],
-                    "cv_mae_mean": mlp["cv_mae_mean"]},
+        "metrics": {"task": m["task"], "family": chosen["family"], "score": m["score"],
+                    "cv_mean": chosen["cv_mean"], "holdout": headline,
+                    # the names the page read before any model could be packed
+                    **({"holdout_mae": headline["mae"], "holdout_rmse": headline["rmse"],
+                        "cv_mae_mean": chosen["cv_mean"]} if "mae" in headline else {})},
         "web": {"default_backend": DEFAULT_BACKEND, "backends": backends, "model_sha256": hashes},
     }
 
