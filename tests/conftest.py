@@ -25,6 +25,7 @@ SMALL_BUNDLE = REPO / "tests" / "fixtures" / "mpg-manifest-only"
 # A test using one of these fixtures (directly or through another fixture) gets the mark.
 MARK_BY_FIXTURE = {
     "bundle_dir": "slow", "manifest": "slow", "bundle_copy": "slow",   # the built bundle
+    "iris_bundle": "slow", "clinic_bundle": "slow",                    # bring-your-own-model
     "s3_server": "s3",
 }
 # Marks by test file, or by "file::test" for single tests, for what no fixture shows.
@@ -98,6 +99,33 @@ def bundle_copy(bundle_dir, tmp_path) -> Path:
     dst = tmp_path / bundle_dir.name
     shutil.copytree(bundle_dir, dst)
     return dst
+
+
+# -- bring your own model: tables scikit-learn ships, built once per session (slow tier) --------
+@pytest.fixture(scope="session")
+def example_tables(tmp_path_factory) -> dict[str, Path]:
+    """python -m mpgpack.data.examples: diabetes, iris, wine, breast_cancer, clinic (.csv)."""
+    from mpgpack.data.examples import write_examples
+    return write_examples(tmp_path_factory.mktemp("tables"))
+
+
+def _build_table(tmp_path_factory, data: Path, target: str, model: str) -> Path:
+    from mpgpack.export.build import BuildRequest, build_bundle
+    return build_bundle(out=tmp_path_factory.mktemp(data.stem),
+                        request=BuildRequest(data=data, target=target, model=model))
+
+
+@pytest.fixture(scope="session")
+def iris_bundle(tmp_path_factory, example_tables) -> Path:
+    """A classifier (3 classes, string labels), the family chosen by the auto search."""
+    return _build_table(tmp_path_factory, example_tables["iris"], "species", "auto")
+
+
+@pytest.fixture(scope="session")
+def clinic_bundle(tmp_path_factory, example_tables) -> Path:
+    """A regressor with string categories and missing values, as gradient-boosted trees: the
+    tree lowering through every target."""
+    return _build_table(tmp_path_factory, example_tables["clinic"], "progression", "gbm")
 
 
 # -- the small hand-made manifest (fast tier) -------------------------------------------------

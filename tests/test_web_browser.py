@@ -411,11 +411,14 @@ def test_report_link_appears_when_the_bundle_has_a_report(browser, bundle_copy):
 # --- the trimmed TF.js build against other model shapes -----------------------------------
 
 def _variants():
-    from mpgpack.train.model import make_mlp_pipeline, make_ridge_pipeline
+    from mpgpack.train.families import make_pipeline
+    from mpgpack.train.schema import mpg_spec
+    schema = mpg_spec().schema
     return {
-        "mlp-logistic": make_mlp_pipeline(0, activation="logistic", max_iter=200),
-        "mlp-relu-32-16": make_mlp_pipeline(0, hidden_layer_sizes=(32, 16), max_iter=200),
-        "ridge": make_ridge_pipeline(0),
+        "mlp-logistic": make_pipeline(schema, "mlp", 0, {"activation": "logistic", "max_iter": 200}),
+        "mlp-relu-32-16": make_pipeline(schema, "mlp", 0, {"hidden_layer_sizes": (32, 16),
+                                                           "max_iter": 200}),
+        "ridge": make_pipeline(schema, "linear", 0),
     }
 
 
