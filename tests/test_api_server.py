@@ -121,8 +121,8 @@ def test_docs_and_openapi_come_from_the_schema(http, manifest):
     spec = http.get("/openapi.json").json()
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/PredictRequest"}
-    assert {"one car", "a batch"} <= set(body["examples"])
-    car = spec["components"]["schemas"]["Car"]
+    assert {"one row", "a batch"} <= set(body["examples"])
+    car = spec["components"]["schemas"]["Row"]
     for f in manifest["schema"]["features"]:
         prop = car["properties"][f["name"]]
         if f["nullable"]:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.core.errors import UserError
+from mpgpack.core.outputs import class_index
 
 log = logging.getLogger("mpgpack.predlog")
 
@@ -80,9 +81,13 @@ class PredictionLog:
     # -- the request side: never blocks on I/O, never raises for a well-formed record ---------
     def record(self, X: np.ndarray, y: np.ndarray, model_version: str, request_id: str,
                latency_ms: float, ts: float | None = None) -> None:
-        """Queues one record per row of X (float32 [N, features], NaN = missing) with output y[i]."""
+        """Queues one record per row of X (float32 [N, features], NaN = missing) with output
+        y[i]: a regressor's value ([N] or [N, 1]), or a classifier's probabilities [N, C]
+        (logged as the class index, the core's rule, and the probabilities)."""
         X = np.array(X, dtype=np.float64, copy=True)
-        y = np.array(y, dtype=np.float64, copy=True).reshape(-1)
+        y = np.array(y, dtype=np.float64, copy=True)
+        if y.ndim != 2 or y.shape[1] == 1:
+            y = y.reshape(-1)
         entry = (time.time() if ts is None else ts, request_id, model_version, X, y,
                  float(latency_ms))
         with self._cond:
@@ -150,10 +155,14 @@ class PredictionLog:
         names = self.feature_names
         for ts, request_id, version, X, y, latency in batch:
             when = _iso(ts)
+            classes = class_index(y).tolist() if y.ndim == 2 else None
             for i in range(len(y)):
                 rec = {"time": when, "request_id": request_id, "model_version": version,
                        "row": i, "inputs": {n: _value(v) for n, v in zip(names, X[i].tolist())},
-                       "output": _value(float(y[i])), "latency_ms": round(latency, 3)}
+                       "output": _value(float(y[i])) if classes is None else classes[i],
+                       "latency_ms": round(latency, 3)}
+                if classes is not None:
+                    rec["probabilities"] = [_value(p) for p in y[i].tolist()]
                 out.append(json.dumps(rec, separators=(",", ":")).encode() + b"\n")
         return out
 

@@ -2,7 +2,7 @@
 
 Speed without giving up validation: handlers are async and take the raw body; the pydantic
 models built from the manifest validate it in one pass (in Rust) straight from the JSON bytes;
-ONNX Runtime runs inline (tens of microseconds for 100 cars, a thread hop would cost more);
+ONNX Runtime runs inline (tens of microseconds for 100 rows, a thread hop would cost more);
 responses are serialised by orjson. Every route is a plain Starlette route (routing.py) built
 from the route table (routes.py); FastAPI documents the same table (openapi.py), so /docs and
 /openapi.json show exactly what is served and enforced.
@@ -42,8 +42,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         lifespan=service.lifespan,
         # Native OpenTelemetry off: it checks providers on every request, and /metrics covers it.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
-        title="mpgpack: Auto MPG prediction service", version=first.version,
-        description=_description(first.version, settings), openapi_tags=TAGS,
+        title=f"mpgpack: {first.name} prediction service", version=first.version,
+        description=_description(first, settings), openapi_tags=TAGS,
         docs_url=path_of("docs"))
     app.state.slot = service.slot          # the served model: `mpgpack serve` announces it
 
@@ -69,14 +69,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     return app
 
 
-def _description(version: str, settings: ApiSettings) -> str:
+def _description(served, settings: ApiSettings) -> str:
+    schema = served.predictor.schema
+    what = (f"the class of a row ({', '.join(schema.classes)}) with its probabilities"
+            if schema.is_classifier else f"{schema.target} for a row")
     return (
-        "Predicts a car's fuel economy (miles per US gallon) from seven raw features with "
-        f"model {version} (ONNX Runtime). Two ways in: the friendly `POST /predict` "
+        f"Predicts {what} from {len(schema)} raw features with model {served.name} "
+        f"{served.version} (ONNX Runtime). Two ways in: the friendly `POST /predict` "
         "with named features, and the Open Inference Protocol V2 under `/v2` (KServe, "
         "Triton clients). Every field's hard limits are enforced (outside: 422 naming "
         "field, value and range); values outside the training range are predicted and "
-        f"flagged with warnings. Limits: {settings.max_batch} cars per request, "
+        f"flagged with warnings. Limits: {settings.max_batch} rows per request, "
         f"{settings.max_body_bytes} bytes per body. Every response names the model version that "
         "answered (`model_version`, header `X-Model-Version`); `POST /admin/reload` "
         "switches versions without dropping a request.")

@@ -16,8 +16,9 @@ from typing import Optional
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
+from mpgpack.core.schema import Schema
 from mpgpack.targets.api import v2
 from mpgpack.targets.api.routes import RouteSpec
 from mpgpack.targets.api.schema import RequestModels
@@ -31,11 +32,6 @@ class RangeWarning(BaseModel):
     message: str
 
 
-class Prediction(BaseModel):
-    mpg: float = Field(description="predicted fuel economy, miles per US gallon")
-    warnings: list[RangeWarning] = Field(description="features outside the training range")
-
-
 class WarningsSummary(BaseModel):
     rows_flagged: int = Field(description="rows with a value outside the training range")
     by_field: dict[str, int] = Field(description="values outside the training range, per feature")
@@ -45,12 +41,33 @@ class WarningsSummary(BaseModel):
     message: str
 
 
-class PredictResponse(BaseModel):
-    model_version: str
-    request_id: str
-    predictions: list[Prediction]
-    warnings_summary: Optional[WarningsSummary] = Field(
-        None, description="only when more rows were flagged than are worded in full")
+def predict_response(schema: Schema, manifest: dict) -> type[BaseModel]:
+    """The response model of POST /predict for this model: a regressor's row holds its value
+    under the target's name, a classifier's row the class and its probabilities."""
+    warnings = (list[RangeWarning], Field(description="features outside the training range"))
+    target = manifest.get("schema", {}).get("target", {})
+    if schema.is_classifier:
+        labels = ", ".join(schema.classes)
+        fields = {
+            "class": (str, Field(description=f"the predicted class: the one of highest "
+                                             f"probability (the first on a tie); one of {labels}",
+                                 json_schema_extra={"enum": list(schema.classes)})),
+            "probabilities": (dict[str, float], Field(description=f"each class's probability "
+                                                                  f"({labels})")),
+            "warnings": warnings}
+        prediction = create_model("Prediction", **fields)
+    else:
+        what = target.get("description") or f"predicted {schema.target}"
+        unit = target.get("unit")
+        prediction = create_model("Prediction", **{
+            "value": (float, Field(alias=schema.target,
+                                   description=f"{what}, {unit}" if unit else what)),
+            "warnings": warnings})
+    return create_model(
+        "PredictResponse", model_version=(str, ...), request_id=(str, ...),
+        predictions=(list[prediction], ...),
+        warnings_summary=(Optional[WarningsSummary], Field(
+            None, description="only when more rows were flagged than are worded in full")))
 
 
 class ErrorBody(BaseModel):
@@ -104,8 +121,9 @@ def build_openapi(app: FastAPI, routes: list[APIRoute], models: RequestModels,
     components.update(predict_schema.pop("$defs", {}))
     predict_schema.pop("discriminator", None)     # a callable discriminator has no OpenAPI mapping
     components["PredictRequest"] = {**predict_schema, "title": "PredictRequest",
-                                    "description": "One car, or {\"instances\": [car, ...]}"}
+                                    "description": "One row, or {\"instances\": [row, ...]}"}
     infer_schema = v2.REQUEST.json_schema(ref_template=ref)
+    infer_schema["examples"] = [v2.example_request(models)]
     components.update(infer_schema.pop("$defs", {}))
     components["InferenceRequest"] = infer_schema
     if model_name:

@@ -36,7 +36,7 @@ def _r(path, method, name, room, tag, summary, **kw) -> RouteSpec:
 
 # Order: /metadata lists the endpoints in this order, and /docs shows the paths in it.
 ROUTES: tuple[RouteSpec, ...] = (
-    _r("/predict", "POST", "predict", "friendly", "predict", "Predict MPG for one car or a batch",
+    _r("/predict", "POST", "predict", "friendly", "predict", "Predict one row or a batch",
        hot=True),
     _r("/metadata", "GET", "get_metadata", "friendly", "service",
        "Model version, feature schema, metrics, parity"),
@@ -54,9 +54,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     _r(V2_VERSION + "/ready", "GET", "v2_model_ready", "v2", "v2",
        "Model readiness (one version)", listed=False),
     _r(V2_MODEL + "/infer", "POST", "v2_infer", "v2", "v2",
-       "Inference (FP32 [N, 7] in, FP32 [N, 1] out)", hot=True),
+       "Inference (FP32 [N, features] in, FP32 [N, outputs] out)", hot=True),
     _r(V2_VERSION + "/infer", "POST", "v2_infer", "v2", "v2",
-       "Inference (FP32 [N, 7] in, FP32 [N, 1] out)", listed=False, hot=True),
+       "Inference (FP32 [N, features] in, FP32 [N, outputs] out)", listed=False, hot=True),
     # The protocol's optional extensions a client may call: a 404 saying what is not implemented.
     *(_r(path, method, "v2_unsupported", "v2", "v2", f"Not implemented: {what}", listed=False)
       for method, path, what in UNSUPPORTED),

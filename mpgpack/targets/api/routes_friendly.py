@@ -11,15 +11,14 @@ from starlette.responses import Response
 from mpgpack.targets.api.body import read_json_body
 from mpgpack.targets.api.errors import from_validation
 from mpgpack.targets.api.json_keys import refuse_duplicate_keys
-from mpgpack.targets.api.openapi import ERRORS, PredictResponse
+from mpgpack.targets.api.openapi import ERRORS, predict_response
 from mpgpack.targets.api.responses import JsonResponse
-from mpgpack.targets.api.schema import example_car
 from mpgpack.targets.api.service import Room
 
 
 class FriendlyRoutes(Room):
     async def predict(self, request: Request) -> JsonResponse:
-        """One car as named features, or `{"instances": [car, ...]}`. Send `X-Request-ID` to
+        """One row as named features, or `{"instances": [row, ...]}`. Send `X-Request-ID` to
         choose the request id (echoed in the body and the header); otherwise one is generated."""
         served = self._slot.current     # read ONCE: this request is answered by this version
         t0 = time.perf_counter()
@@ -30,15 +29,16 @@ class FriendlyRoutes(Room):
             parsed = models.request.validate_json(body)
         except ValidationError as exc:
             raise from_validation(exc, models.rules) from None
-        cars = parsed.get("instances")
-        refuse_duplicate_keys(body, len(parsed) if cars is None else 1 + sum(map(len, cars)), 422)
+        rows = parsed.get("instances")
+        refuse_duplicate_keys(body, len(parsed) if rows is None else 1 + sum(map(len, rows)), 422)
         X = models.to_matrix(parsed)
-        pred = served.predictor.predict(X)
+        answers = served.answers
+        pred = answers.output(served.predictor, X)
         request_id = request.scope["request_id"]
         warnings, summary = self._record(served, X, pred, request_id, t0)
         request.scope["mpg.batch"] = len(pred)
         out = {"model_version": version, "request_id": request_id,
-               "predictions": [{"mpg": p, "warnings": w} for p, w in zip(pred, warnings)]}
+               "predictions": answers.rows(pred, warnings)}
         if summary is not None:
             out["warnings_summary"] = summary
         return JsonResponse(out)
@@ -51,17 +51,39 @@ class FriendlyRoutes(Room):
     async def index(self, request: Request) -> JsonResponse:
         return JsonResponse({"service": "mpgpack", "model_version": self._slot.version,
                              "docs": "/docs", "metadata": "/metadata", "predict": "POST /predict",
-                             "v2": "/v2/models/mpg"})
+                             "v2": f"/v2/models/{self._slot.current.name}"})
 
     def docs(self) -> dict[str, dict]:
-        example = example_car(self._slot.current.bundle.features)
-        odd = {**example, "cylinders": 12, "horsepower": None}
+        served = self._slot.current
+        example = served.models.example
         return {"predict": dict(
-            responses={200: {"model": PredictResponse}, **ERRORS},
+            responses={200: {"model": predict_response(served.predictor.schema,
+                                                       served.bundle.manifest)}, **ERRORS},
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/PredictRequest"},
                 "examples": {
-                    "one car": {"value": example},
-                    "a batch": {"value": {"instances": [example, {**example, "origin": 3}]}},
-                    "missing horsepower, out of training range": {"value": odd},
+                    "one row": {"value": example},
+                    "a batch": {"value": {"instances": [example, _other_row(served, example)]}},
+                    "a missing value, out of the training range": {
+                        "value": _odd_row(served, example)},
                 }}}}})}
+
+
+def _other_row(served, example: dict) -> dict:
+    """The example with its first category set to the last category (or unchanged)."""
+    cat = next((f for f in served.predictor.schema if f.is_category), None)
+    return example if cat is None else {**example, cat.name: max(cat.categories)}
+
+
+def _odd_row(served, example: dict) -> dict:
+    """The example with its first nullable feature missing and its first number feature at
+    the top of its hard limits (outside the training range, so the answer carries a warning)."""
+    schema = served.predictor.schema
+    odd = dict(example)
+    nullable = next((f for f in schema if f.nullable), None)
+    if nullable is not None:
+        odd[nullable.name] = None
+    number = next((f for f in schema if not f.is_category and f is not nullable), None)
+    if number is not None:
+        odd[number.name] = int(number.maximum) if number.integer else number.maximum
+    return odd

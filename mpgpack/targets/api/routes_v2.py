@@ -50,7 +50,7 @@ class V2Routes(Room):
         return v2_http.infer_response(req, answer.response)
 
     async def v2_unsupported(self, request: Request) -> Response:
-        raise v2_http.not_implemented(request)
+        raise v2_http.not_implemented(request, self._slot.current.name)
 
     def docs(self) -> dict[str, dict]:
         return {"v2_model": dict(responses=NOT_FOUND), "v2_model_ready": dict(responses=NOT_FOUND),

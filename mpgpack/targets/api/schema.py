@@ -36,8 +36,9 @@ DEFAULT_MAX_BATCH = 10_000
 _NO_WARNINGS: list = []     # shared by the rows of a request without warnings (read-only)
 _NO_ROWS = np.empty(0, dtype=np.intp)   # no flagged rows (read-only)
 
-CAR_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
-                        title="Car", json_schema_extra={"description": "One car, as named raw features."})
+ROW_DESCRIPTION = "One row, as named raw features."
+ROW_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
+                        title="Row", json_schema_extra={"description": ROW_DESCRIPTION})
 
 
 def show(value: Any) -> str:
@@ -119,45 +120,54 @@ def _field(feature: Feature):
     return typ, Field(..., **kw)
 
 
-def example_car(features: Iterable[Feature | dict]) -> dict:
-    """A typical car (training medians, rounded to the feature's kind) for the docs."""
-    ex = {"cylinders": 4, "displacement": 140.0, "horsepower": 90.0, "weight": 2800.0,
-          "acceleration": 15.5, "model_year": 76, "origin": 1}
+def example_row(features: Iterable[Feature | dict], stats: dict | None = None) -> dict:
+    """A typical row for the docs: each feature's training median (from the manifest's
+    training_stats; else the middle of its training range), rounded to the feature's kind;
+    a category's first code."""
+    stats = stats or {}
     out = {}
     for f in Schema.from_features(features):
-        lo, hi = f.training_range
-        v = ex.get(f.name, (lo + hi) / 2)
+        if f.is_category:
+            out[f.name] = min(f.categories)
+            continue
+        lo, hi = f.training_range or (f.minimum, f.maximum)
+        v = (stats.get(f.name) or {}).get("median")
+        v = (lo + hi) / 2 if v is None else v
         out[f.name] = int(round(v)) if f.integer else float(v)
     return out
 
 
 class RequestModels:
-    """Car, Batch and the request adapter for POST /predict, for one bundle's schema."""
+    """Row, Batch and the request adapter for POST /predict, for one bundle's schema.
+    `features`: a Schema (Schema.from_manifest: with the task and tensor names, which the V2
+    paths read from here) or the manifest's feature list; `stats`: the manifest's
+    training_stats (the docs' example row is the training medians)."""
 
-    def __init__(self, features: Iterable[Feature | dict], max_batch: int = DEFAULT_MAX_BATCH):
-        self.schema = Schema.from_features(features)
+    def __init__(self, features: Iterable[Feature | dict], max_batch: int = DEFAULT_MAX_BATCH,
+                 stats: dict | None = None):
+        self.schema = features if isinstance(features, Schema) else Schema.from_features(features)
         self.rules = self.schema          # the name the route handlers use
         self.names = self.schema.names
         self.max_batch = max_batch
-        example = example_car(self.schema)
-        config = {**CAR_CONFIG, "json_schema_extra": {
-            "description": "One car, as named raw features.", "examples": [example]}}
+        self.example = example_row(self.schema, stats)
+        config = {**ROW_CONFIG, "json_schema_extra": {
+            "description": ROW_DESCRIPTION, "examples": [self.example]}}
         # TypedDicts rather than BaseModels: same validation and JSON Schema, but a validated
-        # car is a plain dict, about a third cheaper per car than building a model instance.
+        # row is a plain dict, about a third cheaper per row than building a model instance.
         car_fields = {}
         for f in self.schema:
             typ, info = _field(f)
             car_fields[f.name] = NotRequired[Annotated[typ, info]] if f.nullable \
                 else Annotated[typ, info]
-        self.Car = TypedDict("Car", car_fields)                       # type: ignore[misc]
+        self.Car = TypedDict("Row", car_fields)                       # type: ignore[misc]
         self.Car.__pydantic_config__ = ConfigDict(**config)           # type: ignore[attr-defined]
         self.Batch = TypedDict("Batch", {"instances": Annotated[     # type: ignore[misc]
             list[self.Car], Field(min_length=1, max_length=max_batch,
-                                  description=f"1 to {max_batch} cars")]})
+                                  description=f"1 to {max_batch} rows")]})
         self.Batch.__pydantic_config__ = ConfigDict(                 # type: ignore[attr-defined]
             extra="forbid", strict=True, title="Batch")
         # One adapter for the whole body: the discriminator sends {"instances": ...} to Batch and
-        # anything else to Car, so a bad single car is reported once, not once per union branch.
+        # anything else to Row, so a bad single row is reported once, not once per union branch.
         self.request = TypeAdapter(Annotated[
             Union[Annotated[self.Car, Tag("car")], Annotated[self.Batch, Tag("batch")]],
             Discriminator(lambda v: "batch" if isinstance(v, dict) and "instances" in v else "car")])
@@ -174,7 +184,7 @@ class RequestModels:
         self._warning_cache: dict[tuple[int, float], dict] = {}
 
     def to_matrix(self, parsed: dict) -> np.ndarray:
-        """The validated request as float32 [N, 7] in feature order; null becomes NaN."""
+        """The validated request as float32 [N, F] in feature order; null becomes NaN."""
         cars = parsed["instances"] if "instances" in parsed else [parsed]
         # One flat list, then reshape: cheaper than NumPy walking a list of row tuples.
         flat = list(chain.from_iterable(map(self._row, cars)))
@@ -184,7 +194,7 @@ class RequestModels:
                              ) -> tuple[list[list[dict]], dict[str, int], np.ndarray]:
         """Per row: the features outside the training range (predicted, but less trustworthy),
         worded for the first `detail_limit` flagged rows only (None: all; later rows get []:
-        a 10,000-car batch outside the range would otherwise answer 10 MB of the same
+        a 10,000-row batch outside the range would otherwise answer 10 MB of the same
         sentences); how many values per feature were outside (the drift metric); and the
         indexes of every flagged row. Without any, every row's list is one shared empty list:
         read it, never append to it."""

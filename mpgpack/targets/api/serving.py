@@ -17,6 +17,7 @@ import orjson
 
 from mpgpack.core.errors import UserError
 from mpgpack.targets.api import v2
+from mpgpack.targets.api.answers import Answers
 from mpgpack.targets.api.predictor import Predictor
 from mpgpack.targets.api.routes import endpoint_list
 from mpgpack.targets.api.schema import RequestModels
@@ -28,10 +29,11 @@ from mpgpack.core.signing import trust_line
 @dataclass(frozen=True)
 class Served:
     version: str
-    name: str                 # the V2 model name ("mpg")
+    name: str                 # the V2 model name: the manifest's model name ("mpg")
     bundle: Bundle
     predictor: Predictor
     models: RequestModels     # request validation built from this version's schema
+    answers: Answers          # what /predict answers per row (a value, or class + probabilities)
     drift: DriftMonitor       # one window per version: a new model starts with a fresh window
     metadata_bytes: bytes     # GET /metadata, rendered once
     model_meta: dict          # V2 model metadata
@@ -48,8 +50,10 @@ def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = 
     # The manifest read once above is the one checked and the one served from.
     signature = trust_line(bundle.path, settings.trust, bundle.manifest)
     predictor = Predictor(bundle)          # sha256 of model.onnx + golden.json, golden self-test
-    models = RequestModels(bundle.features, max_batch=settings.max_batch)
     manifest = bundle.manifest
+    schema = predictor.schema
+    models = RequestModels(schema, max_batch=settings.max_batch,
+                           stats=manifest.get("training_stats"))
     drift = DriftMonitor(manifest, window=settings.drift_window)
     if warm_up:
         # The PSI thresholds are simulated once per process and training-bin set (~1 s of CPU,
@@ -60,6 +64,8 @@ def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = 
     metadata = {
         "model": {k: manifest["model"].get(k) for k in
                   ("name", "version", "created", "git", "estimator", "libraries", "io")},
+        "task": schema.task,
+        **({"classes": list(schema.classes)} if schema.is_classifier else {}),
         "runtime": predictor.runtime,
         "artifact": {"path": manifest["artifacts"]["onnx"]["path"], "sha256": predictor.onnx_sha256},
         "bundle": str(bundle.path),
@@ -74,8 +80,9 @@ def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = 
         "endpoints": endpoint_list(predictor.name),
     }
     return Served(version=predictor.version, name=predictor.name, bundle=bundle, predictor=predictor,
-                  models=models, drift=drift, metadata_bytes=orjson.dumps(metadata),
-                  model_meta=v2.model_metadata(predictor.name, predictor.version, models.names),
+                  models=models, answers=Answers(schema), drift=drift,
+                  metadata_bytes=orjson.dumps(metadata),
+                  model_meta=v2.model_metadata(predictor.name, predictor.version, schema),
                   signature=signature)
 
 

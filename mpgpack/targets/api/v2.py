@@ -1,10 +1,12 @@
-"""The Open Inference Protocol V2 (KServe / Triton "v2" REST) for the one model `mpg`.
+"""The Open Inference Protocol V2 (KServe / Triton "v2" REST) for the one served model.
 
 The wire types follow the protocol's REST spec: an inference request holds `inputs`, each a
 tensor {name, shape, datatype, data[, parameters]}, with `data` either flat (row-major) or
 nested to the tensor's shape; the response echoes the request `id` and returns `outputs`;
-errors are a 4xx with {"error": "..."}. This model has one input `features` FP32 [N, 7] and
-one output `mpg` FP32 [N, 1].
+errors are a 4xx with {"error": "..."}. The model is named in its manifest (`model.name`,
+"mpg" for the MPG model); it has one input `features` FP32 [N, F] (F features) and one output
+FP32 [N, K] named from the manifest: a regressor's [N, 1] after its target ("mpg"), a
+classifier's class probabilities [N, classes] "probabilities".
 
 The rows of the tensor are then checked by the core's row validator (`mpgpack.core.rows`:
 hard limits, integers, categories, nullability from the manifest; the same rules and words as
@@ -20,7 +22,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, 
                       ValidationError)
 
 from mpgpack.core.rows import check_rows
-from mpgpack.core.schema import INPUT_NAME, OUTPUT_NAME
+from mpgpack.core.schema import INPUT_NAME, Schema
 from mpgpack.targets.api.errors import ApiError, from_validation
 from mpgpack.targets.api.json_keys import count_keys, refuse_duplicate_keys
 from mpgpack.targets.api.schema import RequestModels
@@ -29,7 +31,7 @@ DATATYPE = "FP32"
 
 # NaN passes this first, structural check on purpose: it is how V2 clients write a missing
 # FP32 value (Python's json writes the literal NaN), and the row rules then say which feature
-# may (horsepower) or may not be missing.
+# may or may not be missing.
 Scalar = Optional[Annotated[float, Strict()]]
 
 
@@ -46,26 +48,28 @@ class RequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(description=f"input tensor name; this model's is '{INPUT_NAME}'",
                       json_schema_extra={"enum": [INPUT_NAME]})   # checked in _the_input
-    shape: list[Annotated[int, Field(ge=0)]] = Field(description="[N, 7]")
+    shape: list[Annotated[int, Field(ge=0)]] = Field(description="[N, F]: N rows of the F "
+                                                     "features, in the schema's order")
     datatype: str = Field(description=f"tensor datatype; this model takes {DATATYPE}",
                           json_schema_extra={"enum": [DATATYPE]})
     parameters: Optional[dict[str, Any]] = None
     data: Optional[TensorData] = Field(None, description="row-major values, flat or nested; null "
-                                         "or NaN = missing (horsepower only); omitted when the "
+                                         "or NaN = missing (where the schema allows it); "
+                                         "omitted when the "
                                          "values follow as binary data (parameters."
                                          "binary_data_size)")
 
 
 class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(json_schema_extra={"enum": [OUTPUT_NAME]})   # checked in _check_outputs
+    name: str = Field(description="an output tensor of the model (GET /v2/models/{model_name} "
+                                  "lists it)")   # checked in _check_outputs
     parameters: Optional[dict[str, Any]] = None
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
-        "id": "42", "inputs": [{"name": INPUT_NAME, "shape": [2, 7], "datatype": DATATYPE,
-                                "data": [8, 307, 130, 3504, 12, 70, 1, 4, 97, None, 2130, 14.5, 70, 3]}]}]})
+    # The example is the served model's (openapi.py, from example_request).
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: Optional[str] = Field(None, max_length=256)
     parameters: Optional[dict[str, Any]] = None
     inputs: list[RequestInput] = Field(min_length=1)
@@ -123,7 +127,7 @@ def parse_request(body: bytes | dict, models: RequestModels) -> InferenceRequest
 
 def tensor_matrix(req: InferenceRequest, models: RequestModels,
                   values: Optional[list[Optional[np.ndarray]]] = None) -> np.ndarray:
-    """The request's input as float32 [N, 7] (NaN = missing), checked by the core's row rules.
+    """The request's input as float32 [N, F] (NaN = missing), checked by the core's row rules.
     `values`: per input, its flat values when they came outside the JSON (binary HTTP data,
     gRPC contents); None (or a None entry) where the JSON `data` holds them."""
     tensor = _the_input(req)
@@ -138,7 +142,7 @@ def tensor_matrix(req: InferenceRequest, models: RequestModels,
                                 f"got {flat.size}")
         X, nulls = flat.reshape(rows, width).astype(np.float64), None
     X = _check_rows(X, nulls, models)
-    _check_outputs(req)
+    _check_outputs(req, models.schema)
     return X
 
 
@@ -157,11 +161,11 @@ def _the_input(req: InferenceRequest) -> RequestInput:
 
 
 def _check_shape(shape: list[int], models: RequestModels) -> int:
-    """The number of rows the shape declares, once it is [N, 7] with 1 <= N <= max batch."""
+    """The number of rows the shape declares, once it is [N, F] with 1 <= N <= max batch."""
     width = len(models.names)
     if len(shape) != 2 or shape[1] != width:
         raise ApiError(400, f"inputs[0].shape: must be [N, {width}] (one row of {width} features "
-                            f"per car: {', '.join(models.names)}), got {shape}")
+                            f"per row: {', '.join(models.names)}), got {shape}")
     rows = shape[0]
     if rows < 1:
         raise ApiError(400, "inputs[0].shape: N must be at least 1, got 0")
@@ -172,7 +176,7 @@ def _check_shape(shape: list[int], models: RequestModels) -> int:
 
 
 def _json_matrix(tensor: RequestInput, rows: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """A JSON tensor's data as float64 [N, 7] (null and NaN both NaN), and where it held null
+    """A JSON tensor's data as float64 [N, F] (null and NaN both NaN), and where it held null
     (None when it held no NaN at all)."""
     if tensor.data is None:
         raise ApiError(400, "inputs[0].data: required field is missing (or send the values as "
@@ -212,24 +216,35 @@ def _check_rows(X: np.ndarray, nulls: np.ndarray | None, models: RequestModels) 
     return X.astype(np.float32)
 
 
-def _check_outputs(req: InferenceRequest) -> None:
+def _check_outputs(req: InferenceRequest, schema: Schema) -> None:
     for i, out in enumerate(req.outputs or []):
-        if out.name != OUTPUT_NAME:
+        if out.name != schema.output_name:
             raise ApiError(400, f"outputs[{i}].name: unknown output {out.name!r}; this model's "
-                                f"output is '{OUTPUT_NAME}'")
+                                f"output is '{schema.output_name}'")
 
 
-def model_metadata(name: str, version: str, features: list[str]) -> dict:
+def model_metadata(name: str, version: str, schema: Schema) -> dict:
     return {"name": name, "versions": [version], "platform": "onnxruntime_onnx",
-            "inputs": [{"name": INPUT_NAME, "datatype": DATATYPE, "shape": [-1, len(features)]}],
-            "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [-1, 1]}],
-            "parameters": {"feature_order": ",".join(features)}}
+            "inputs": [{"name": schema.input_name, "datatype": DATATYPE,
+                        "shape": [-1, len(schema)]}],
+            "outputs": [{"name": schema.output_name, "datatype": DATATYPE,
+                         "shape": [-1, schema.n_outputs]}],
+            "parameters": {"feature_order": ",".join(schema.names),
+                           **({"classes": ",".join(schema.classes)}
+                              if schema.is_classifier else {})}}
 
 
-def infer_response(name: str, version: str, request_id: str, pred: np.ndarray,
-                   flagged_rows: int) -> dict:
+def infer_response(name: str, version: str, request_id: str, output: np.ndarray,
+                   flagged_rows: int, schema: Schema) -> dict:
+    """`output`: the model's whole output, float32 [N, K] (a [N] vector is a regressor's)."""
     return {"model_name": name, "model_version": version, "id": request_id,
             "parameters": {"rows_outside_training_range": flagged_rows},
-            "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [len(pred), 1],
-                         "data": pred}]}
+            "outputs": [{"name": schema.output_name, "datatype": DATATYPE,
+                         "shape": [len(output), schema.n_outputs], "data": output.reshape(-1)}]}
 
+
+def example_request(models: RequestModels) -> dict:
+    """The docs' example: two rows of the served model (models.example, typical values)."""
+    row = [models.example[n] for n in models.names]
+    return {"id": "42", "inputs": [{"name": models.schema.input_name, "shape": [2, len(row)],
+                                    "datatype": DATATYPE, "data": row + row}]}

@@ -79,9 +79,9 @@ UNSUPPORTED = [
 _WHAT = {(method, path): what for method, path, what in UNSUPPORTED}
 
 
-def not_implemented(request: Request) -> ApiError:
+def not_implemented(request: Request, model_name: str) -> ApiError:
     """The 404 for a call in UNSUPPORTED: what it is, and where to look instead."""
     what = _WHAT[(request.method, request.scope["route"].path)]
     return ApiError(404, f"{request.method} {request.url.path}: {what} is an optional V2 extension "
                          "this server does not implement (GET /v2 lists the ones it does); model "
-                         "metadata is at GET /v2/models/mpg, metrics at GET /metrics")
+                         f"metadata is at GET /v2/models/{model_name}, metrics at GET /metrics")

@@ -50,9 +50,11 @@ def infer(service: Any, served: Any, req: v2.InferenceRequest,
     """Checks the tensor, predicts with `served` (read once by the caller, so one request is
     answered by one version even across a reload), records it, and builds the response."""
     X = v2.tensor_matrix(req, served.models, values)
-    pred = served.predictor.predict(X)
+    output = served.predictor.run(X)        # [N, K]: the model's one output tensor, whole
     # V2 answers a count of flagged rows, no sentences: none are worded (detail_limit=0).
-    _, summary = service.record(served, X, pred, request_id, t0, detail_limit=0)
+    _, summary = service.record(served, X, served.answers.logged(output), request_id, t0,
+                                detail_limit=0)
     flagged = summary["rows_flagged"] if summary else 0
-    response = v2.infer_response(served.name, served.version, req.id or request_id, pred, flagged)
-    return Answer(response, len(pred))
+    response = v2.infer_response(served.name, served.version, req.id or request_id, output,
+                                 flagged, served.models.schema)
+    return Answer(response, len(output))

@@ -1,7 +1,8 @@
-"""`mpg-edge`: the device runner. Predicts MPG with LiteRT from CSV or JSON lines, offline.
+"""`mpg-edge`: the device runner. Predicts with LiteRT from CSV or JSON lines, offline, for
+whatever model the bundle's manifest describes (a regressor, or a classifier).
 
-    mpg-edge predict --input cars.csv [--output out.csv]    # CSV in, CSV out (input + mpg)
-    mpg-edge predict < cars.jsonl > predictions.jsonl       # JSON lines on stdin/stdout
+    mpg-edge predict --input rows.csv [--output out.csv]    # CSV in, CSV out (input + prediction)
+    mpg-edge predict < rows.jsonl > predictions.jsonl       # JSON lines on stdin/stdout
     mpg-edge verify                                          # sha256s + golden vectors
     mpg-edge drain INBOX OUTBOX                              # what the systemd unit runs
     mpg-edge follow URL --prefix DIR                         # stay on the registry's version
@@ -138,12 +139,13 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None,
     """Reads rows from fd, writes predictions to `out` (text), reports bad rows on `err`.
     observe(X, y, seconds), when given, sees every predicted chunk (the prediction log).
     `block_bytes`: the read size (default ~1 MiB; the reader's tests make chunks tiny)."""
+    from mpgpack.targets.edge.outputs import OutputWriter
     from mpgpack.targets.edge.rows import WarningCounts, JsonLinesParser
-    stats, warnings = Stats(), WarningCounts()
+    stats, warnings, writer = Stats(), WarningCounts(), OutputWriter(schema)
     parser = JsonLinesParser(schema) if fmt == "jsonl" else None
     for records in _records(fd, fmt, block_bytes):
         if parser is None:                  # CSV: the first record is the header
-            parser = _csv_header(schema, records, out, err)
+            parser = _csv_header(schema, records, out, err, writer)
             if parser is None:
                 continue
         chunk = parser.parse(records)
@@ -151,7 +153,7 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None,
             err.write(f"line {line}: {message}\n")
         stats.bad += len(chunk.errors)
         if len(chunk.X):
-            _write_predictions(runner, schema, chunk, out, fmt, warnings, observe)
+            _write_predictions(runner, schema, chunk, out, fmt, warnings, writer, observe)
             stats.good += len(chunk.X)
         out.flush()
     if parser is None:
@@ -164,7 +166,7 @@ def predict_stream(runner, schema, fd: int, out, err, fmt: str, observe=None,
         lo, hi = schema.by_name(name).training_range
         err.write(f"warning: {count} row(s) have {name} outside the training range {lo:g} to "
                   f"{hi:g} (lines {', '.join(map(str, warnings.first_lines[name]))}"
-                  f"{', …' if count > 5 else ''}); predicted, but the model saw no such cars\n")
+                  f"{', …' if count > 5 else ''}); predicted, but the model saw no such rows\n")
     return stats
 
 
@@ -181,7 +183,7 @@ def _records(fd: int, fmt: str, block_bytes: int | None):
     yield csv_records.finish()
 
 
-def _csv_header(schema, records, out, err):
+def _csv_header(schema, records, out, err, writer):
     """The parser the header (the first record) makes, with the header taken off `records`;
     None while no record has come yet. A header that cannot be read stops the run."""
     from mpgpack.core.errors import UserError
@@ -197,7 +199,7 @@ def _csv_header(schema, records, out, err):
     if parser.extra:
         err.write(f"note: columns {', '.join(parser.extra)} are not features; "
                   f"they are copied to the output, not used\n")
-    out.write(records.raw[first] + ",mpg\n")
+    out.write(f"{records.raw[first]},{writer.header()}\n")
     del records.nums[:first + 1], records.raw[:first + 1]
     if records.fields is not None:
         del records.fields[:first + 1]
@@ -205,19 +207,18 @@ def _csv_header(schema, records, out, err):
     return parser
 
 
-def _write_predictions(runner, schema, chunk, out, fmt: str, warnings, observe=None) -> None:
+def _write_predictions(runner, schema, chunk, out, fmt: str, warnings, writer,
+                       observe=None) -> None:
     from mpgpack.targets.edge.rows import count_outside_training
     started = time.perf_counter()
-    y = runner.predict(chunk.X)
+    y = runner.run(chunk.X)                          # [N, K]: the whole output tensor
     if observe is not None:
         observe(chunk.X, y, time.perf_counter() - started)
-    mpg = y.astype(str)                              # shortest text that round-trips
     count_outside_training(schema, chunk.X, chunk.lines, warnings)
     if fmt == "jsonl":
-        out.write("".join(f'{{"line": {n}, "mpg": {v}}}\n'
-                          for n, v in zip(chunk.lines.tolist(), mpg)))
+        out.write(writer.json_rows(chunk.lines.tolist(), y))
     else:
-        out.write("".join(f"{r},{v}\n" for r, v in zip(chunk.raw, mpg)))
+        out.write(writer.csv_rows(chunk.raw, y))
 
 
 def _format_of(path: str | None, given: str | None) -> str:
@@ -290,22 +291,27 @@ def cmd_verify(args) -> int:
     import platform
     import numpy as np
     from mpgpack.core.signing import trust_line
-    from mpgpack.targets.edge.follow import golden_error
+    from mpgpack.targets.edge.follow import error_unit, golden_error, golden_passed
     bundle, runner = open_model(bundle_arg(args))
     signature = trust_line(bundle.path, args.trust, bundle.manifest)   # raises if refused
     checked = bundle.verify(EDGE_ARTIFACTS)
     code = _verify_installed_code()
     err, tolerance = golden_error(bundle, runner)
-    ok = err["max_abs_error"] <= tolerance
+    ok = golden_passed(err, tolerance)
+    built = bundle.manifest.get("parity", {}).get("tflite_float32", {}).get("max_abs_error")
     print(f"bundle mpg-{bundle.version} at {bundle.path}")
     print(signature)
     print(f"sha256: {', '.join(bundle.manifest['artifacts'][n]['path'] for n in checked)} match the "
           f"manifest{'; ' + code if code else ''}")
     print(f"runtime: {runner.runtime} {runner.version}, numpy {np.__version__}, "
           f"python {platform.python_version()} on {platform.machine()}")
-    print(f"golden vectors: {err['rows']} rows, max abs error {err['max_abs_error']:.3g} MPG, "
-          f"mean {err['mean_abs_error']:.3g} (tolerance {tolerance:g}; at build time "
-          f"{bundle.manifest['parity']['tflite_float32']['max_abs_error']:.3g})")
+    classes = ("" if "class_agreement" not in err else
+               f", class agreement {err['class_agreement']:.2%} "
+               f"({err['decided_disagreements']} rows of another class where the reference "
+               "has no tie)")
+    print(f"golden vectors: {err['rows']} rows, max abs error {err['max_abs_error']:.3g} "
+          f"{error_unit(bundle)}, mean {err['mean_abs_error']:.3g} (tolerance {tolerance:g}"
+          + (f"; at build time {built:.3g}" if built is not None else "") + f"){classes}")
     print("verify: OK" if ok else "verify: FAILED (predictions differ from the reference)")
     return EXIT_OK if ok else EXIT_USER_ERROR
 
@@ -379,8 +385,9 @@ def cmd_drain(args) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mpg-edge", description="Predict fuel economy (MPG) of cars on this device with "
-        "LiteRT, offline. Exit codes: 0 ok, 3 some rows were bad (reported on stderr and "
+        prog="mpg-edge", description="Predict with the bundle's model on this device with "
+        "LiteRT, offline (a regressor's value, or a classifier's class and probabilities). "
+        "Exit codes: 0 ok, 3 some rows were bad (reported on stderr and "
         "skipped), 1 could not run.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     bundle_help = (f"bundle folder (default: ${BUNDLE_ENV}, else the bundle installed beside "
@@ -393,22 +400,25 @@ def make_parser() -> argparse.ArgumentParser:
                   f"signature is not checked)")
 
     p = sub.add_parser("predict", help="predict from CSV or JSON lines",
-                       description="Predict MPG for each car. CSV: a header naming the features "
-                       "(cylinders, displacement, horsepower, weight, acceleration, model_year, "
-                       "origin; any order, extra columns copied through); empty or '?' "
-                       "horsepower means missing. JSON lines: an object per line with the "
-                       "feature names as keys (null = missing), or an array in feature order. "
+                       description="Predict each row. CSV: a header naming the model's "
+                       "features (any order; extra columns copied through; the bundle's "
+                       "manifest lists them, and a header missing one is refused naming it); an empty cell or '?' means "
+                       "missing, where the feature may be missing; a category by its code or "
+                       "its label (any case). JSON lines: an object per line with the feature "
+                       "names as keys (null = missing), or an array in feature order. "
                        "Bad rows are reported on stderr with their line number and skipped.")
     p.add_argument("--input", help="CSV or .jsonl file (default: JSON lines from stdin)")
     p.add_argument("--output", help="output file (default: stdout); CSV input gives the input "
-                   "rows with an mpg column, JSON lines give {\"line\": n, \"mpg\": x}")
+                   "rows with a column named after the target (a classifier's class, then one "
+                   "p_<label> column per class probability); JSON lines give {\"line\": n, "
+                   "\"<target>\": x} (a classifier's adds \"probabilities\": {label: p})")
     p.add_argument("--format", choices=["csv", "jsonl"],
                    help="input format (default: from the --input suffix; stdin: jsonl)")
     p.add_argument("--bundle", help=bundle_help)
     p.add_argument("--quiet", action="store_true", help="no summary line unless rows failed")
     p.add_argument("--prefix", help=prefix_help)
     p.add_argument("--prediction-log", metavar="PATH", help="append one JSON line per predicted "
-                   "car, as the API writes (read by `mpg-edge status` and `mpgpack monitor`)")
+                   "row, as the API writes (read by `mpg-edge status` and `mpgpack monitor`)")
     p.add_argument("--trust", metavar="KEY.pub", help=trust_help)
     p.set_defaults(run=cmd_predict)
 

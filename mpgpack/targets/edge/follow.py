@@ -99,9 +99,9 @@ def check_version(staged: Path, manifest: dict, trust: str | None) -> str:
     except UserError as exc:
         raise Refused(str(exc)) from None
     err, tolerance = golden_error(bundle, runner_for(bundle))
-    if err["max_abs_error"] > tolerance:
-        raise Refused(f"mpg-{bundle.version}: the golden vectors miss on this device (max abs "
-                      f"error {err['max_abs_error']:.3g} MPG, tolerance {tolerance:g})")
+    if not golden_passed(err, tolerance):
+        raise Refused(f"mpg-{bundle.version}: the golden vectors miss on this device "
+                      f"({golden_text(err, tolerance, error_unit(bundle))})")
     return signature
 
 
@@ -118,10 +118,41 @@ def _check_signature(staged: Path, manifest: dict, trust: str | None) -> str:
 
 
 def golden_error(bundle, runner) -> tuple[dict, float]:
-    """(error_stats of the runner on this device over the golden vectors, golden tolerance)."""
+    """(error_stats of the runner's whole output on this device over the golden vectors, the
+    golden tolerance). golden.json's expected values are [N] for a regressor, [N][C]
+    probabilities for a classifier; for a classifier the stats also count the rows whose
+    class differs where the reference's class is no tie (`decided_disagreements`: must be 0)."""
+    from mpgpack.core.outputs import class_agreement
+    from mpgpack.core.schema import Schema
     from mpgpack.core.verify import error_stats
     golden = bundle.golden()
-    return error_stats(runner.predict(golden.X), golden.expected), golden.tolerance
+    output = runner.run(golden.X)
+    expected = golden.expected.reshape(len(output), -1)
+    stats = error_stats(output, expected)
+    stats["rows"] = int(len(output))
+    if Schema.from_manifest(bundle.manifest).is_classifier:
+        stats.update(class_agreement(output, expected, golden.tolerance))
+    return stats, golden.tolerance
+
+
+def golden_passed(err: dict, tolerance: float) -> bool:
+    return err["max_abs_error"] <= tolerance and not err.get("decided_disagreements")
+
+
+def golden_text(err: dict, tolerance: float, unit: str) -> str:
+    """"max abs error 3e-06 mpg" or "max abs error 2e-07 (probabilities), 2 rows of another
+    class": what a failed check says."""
+    text = f"max abs error {err['max_abs_error']:.3g} {unit}"
+    if err.get("decided_disagreements"):
+        text += f", {err['decided_disagreements']} rows of another class"
+    return f"{text}, tolerance {tolerance:g}"
+
+
+def error_unit(bundle) -> str:
+    """What the golden error is measured in: the target ("mpg"), or class probabilities."""
+    from mpgpack.core.schema import Schema
+    schema = Schema.from_manifest(bundle.manifest)
+    return "(probabilities)" if schema.is_classifier else schema.target
 
 
 def update(registry, pointer: Pointer, store: DeviceStore,

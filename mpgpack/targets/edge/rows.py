@@ -1,4 +1,4 @@
-"""Input rows for the edge runner: CSV or JSON lines -> float32 [N, 7], every bad row reported.
+"""Input rows for the edge runner: CSV or JSON lines -> float32 [N, F], every bad row reported.
 
 The rules and their messages are the core's (`mpgpack.core.rows`, reading the manifest's
 feature schema; the runner never imports `train`): values breaking a rule are refused, values
@@ -6,7 +6,10 @@ outside the training range are only counted and warned about. The records come f
 `records.py` (complete CSV records or JSON lines, each with its first line number, and the
 ones that could not be read already reported). Parsing is vectorised per chunk (numpy converts
 the whole chunk at once); only a chunk that holds a bad value is walked row by row to find and
-name it. Needs the standard library and numpy only: it runs on the device.
+name it. A category may be written by its label ("Japan", "setosa", any case) or its code:
+labels become codes (`mpgpack.core.rows.encode_labels`) before the numbers are read, so a
+file with labels takes the general path. Needs the standard library and numpy only: it runs
+on the device.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mpgpack.core.errors import UserError
-from mpgpack.core.rows import NOT_PLAIN, check_rows, outside_training, parse_text_rows, text_cell
+from mpgpack.core.rows import (NOT_PLAIN, check_rows, encode_labels, outside_training,
+                               parse_text_rows, text_cell)
 from mpgpack.core.schema import Schema
 from mpgpack.targets.edge.records import Records
 
@@ -30,7 +34,7 @@ SIGNED_MISSING = re.compile(r"[+-]\s*\?")
 @dataclass
 class Chunk:
     """One parsed chunk: the rows that passed, and one message per row that did not."""
-    X: np.ndarray                     # float32 [n_good, 7], NaN where missing
+    X: np.ndarray                     # float32 [n_good, F], NaN where missing
     lines: np.ndarray                 # int64 [n_good]: line number of each good row
     raw: list[str]                    # the good rows' text (CSV: echoed in the output)
     errors: list[tuple[int, str]]     # (line number, message), in line order
@@ -80,15 +84,16 @@ class CsvParser:
         return plain or self._parse_general(records)
 
     def _parse_plain(self, records: Records) -> Chunk | None:
-        """The fast path for the common file: the 7 features in order, plain numbers, '?' or
+        """The fast path for the common file: the features in order, plain numbers, '?' or
         empty for missing, no quotes, no blank or short lines. Returns None when the chunk is
-        not that (then the general path finds and names each problem)."""
+        not that (category labels, bad values: then the general path reads the labels and
+        finds and names each problem)."""
         lines = records.raw
         if not self._identity or not lines:
             return None
         joined = ",".join(lines)
         if NOT_PLAIN.search(joined) or SIGNED_MISSING.search(joined):
-            return None                 # letters, non-ASCII digits; '-?' ("-nan") is no number
+            return None                 # letters (labels too), non-ASCII digits; '-?' is no number
         width = len(self.index)
         if any(c != width - 1 for c in map(_count_commas, lines)):
             return None                          # a blank line or a wrong count somewhere
@@ -116,7 +121,8 @@ class CsvParser:
             rows.append(fields if self._identity else [fields[i] for i in self.index])
             nums.append(n)
             raw.append(records.raw[k])
-        X, missing, unreadable = parse_text_rows(rows, len(self.schema))
+        coded = encode_labels(self.schema, rows)      # "Japan" -> "3"; unknown text stays
+        X, missing, unreadable = parse_text_rows(coded, len(self.schema))
         return _chunk(X, missing, nums, raw, errors, self.schema, unreadable, text_cell(rows))
 
 
@@ -143,11 +149,13 @@ def _chunk(X, missing, nums, raw, errors, schema: Schema, unreadable=None, shown
 
 # -- JSON lines -----------------------------------------------------------------------------
 class JsonLinesParser:
-    """One car per line: {"cylinders": 4, ..., "horsepower": null} or [4, 97, null, ...]."""
+    """One row per line: an object with the feature names as keys (null = missing), or an
+    array in feature order; a category by its code or its label (any case)."""
 
     def __init__(self, schema: Schema):
         self.schema = schema
         self.ignored_keys: set[str] = set()
+        self._labels = {i: f.label_codes() for i, f in enumerate(schema.features) if f.is_category}
 
     def parse(self, records: Records) -> Chunk:
         width = len(self.schema)
@@ -159,7 +167,9 @@ class JsonLinesParser:
             if values is None:
                 continue
             for c, v in enumerate(values):
-                # bool is not a number here (nor is a string); NaN/Infinity, which Python's
+                if type(v) is str and c in self._labels:
+                    v = values[c] = self._labels[c].get(v.strip().casefold(), v)
+                # bool is not a number here (nor is other text); NaN/Infinity, which Python's
                 # json reads, reach the core's rules and are refused there as not finite.
                 if v is not None and type(v) not in (int, float):
                     wrong_type[len(rows), c] = _json_text(v)
@@ -179,7 +189,7 @@ class JsonLinesParser:
                       lambda r, c: wrong_type.get((r, c)), missing_as="null")
 
     def _values(self, line: str, n: int, errors: list) -> list | None:
-        """The line's values in feature order, or None (and an error) when it is not a car."""
+        """The line's values in feature order, or None (and an error) when it is not a row."""
         names, width = self.schema.names, len(self.schema)
         try:
             obj = json.loads(line)
