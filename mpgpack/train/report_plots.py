@@ -284,7 +284,8 @@ def slices(rows: list[dict], overall: dict, flag_ratio: float, metric: str, path
                       f"{flag_ratio:g} × the overall error rate)")
     else:
         ax.set_xlabel(f"MAE; dashed: {flag_ratio:g} × overall MAE of that set (flag threshold)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(len(rows), 1) - 0.06),
+              ncol=2, frameon=False)        # below the axes: never over the last bars
     ax.set_title("Accuracy per slice" if metric == "accuracy" else "MAE per slice")
     fig.tight_layout()
     return _save(fig, path)
