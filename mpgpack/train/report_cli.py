@@ -23,13 +23,8 @@ def _report(args) -> int:
     report = bundle.manifest.get("report", {})
     flagged = report.get("slices", {}).get("flagged", [])
     print(index.resolve())
-    m = bundle.manifest["metrics"]
-    chosen, score = m["chosen"], m["score"]
-    holdout = chosen["holdout"]
-    figure = (f"hold-out accuracy {holdout['accuracy']:.3f}" if "accuracy" in holdout
-              else f"hold-out MAE {holdout['mae']:.3f}")
-    print(f"model mpg-{bundle.version}: {chosen['family']}, CV {score.replace('_', '-')} "
-          f"{chosen['cv_mean']:.3f}, {figure}; "
+    print(f"model {bundle.manifest['model'].get('name', 'mpg')} (bundle mpg-{bundle.version}): "
+          f"{_figures(bundle.manifest['metrics'])}; "
           f"flagged slices: {', '.join(flagged) if flagged else 'none'}")
     if args.open:
         import webbrowser
@@ -41,13 +36,29 @@ def _report(args) -> int:
     return 0
 
 
+def _figures(m: dict) -> str:
+    """"gbm, CV MAE 1.700, hold-out MAE 1.800" (accuracy for a classifier); bundles built before
+    the model families (metrics.mlp) still get their line."""
+    if "chosen" not in m:
+        mlp = m.get("mlp", {})
+        return (f"mlp, CV MAE {mlp.get('cv_mae_mean', float('nan')):.3f}, hold-out MAE "
+                f"{mlp.get('holdout', {}).get('mae', float('nan')):.3f}")
+    chosen, holdout = m["chosen"], m["chosen"]["holdout"]
+    score = m["score"].replace("_", "-").replace("mae", "MAE")
+    figure = (f"hold-out accuracy {holdout['accuracy']:.3f}" if "accuracy" in holdout
+              else f"hold-out MAE {holdout['mae']:.3f}")
+    return f"{chosen['family']}, CV {score} {chosen['cv_mean']:.3f}, {figure}"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="print where a bundle's model report is (--open: open it)",
                        description="Print the path of a bundle's model report (report/index.html: "
-                                   "the data, the tuning table, the errors by slice) after "
-                                   "checking its files against the manifest's sha256s, and a "
-                                   "one-line summary. With --open, open it in a web browser if "
-                                   "one is available ($BROWSER is honoured).")
+                                   "the data, every candidate of the model search, where the "
+                                   "model is wrong: residuals or per-class precision/recall and "
+                                   "the confusion matrix, errors by slice) after checking its "
+                                   "files against the manifest's sha256s, and a one-line "
+                                   "summary. With --open, open it in a web browser if one is "
+                                   "available ($BROWSER is honoured).")
     add_bundle_argument(p, positional=True)
     p.add_argument("--open", action="store_true", help="open the report in a web browser")
     p.set_defaults(run=_report)

@@ -2,13 +2,16 @@
 
 Every number on the page is printed by `Page.num`, which reads it from the manifest by its
 dotted path and writes that path and the exact value beside it (data-key, data-value), so a
-test can check each printed figure against the manifest. No script, no fonts, no network:
-the page is plain HTML with inline CSS and the PNGs beside it.
+test can check each printed figure against the manifest. A path's parts that come from the
+user's CSV (feature names, class labels) are percent-encoded by `key` ("." as %2E), so any
+label makes a path that reads back. Every text from the data is HTML-escaped. No script, no
+fonts, no network: the page is plain HTML with inline CSS and the PNGs beside it.
 """
 from __future__ import annotations
 
 import html
 import json
+from urllib.parse import quote, unquote
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
@@ -20,18 +23,28 @@ nav a { margin-right: 1rem; } .meta { color: #555; font-size: 13px; }
 table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-tr.chosen td { background: #fde2e2; font-weight: 600; } tr.default td { background: #e3f4e3; }
+tr.chosen td { background: #fde2e2; font-weight: 600; } tr.baseline td { background: #e3f4e3; }
 tr.flagged td { background: #fff1cc; } .flag { color: #b00; font-weight: 700; }
+td.diag { background: #e3f4e3; font-weight: 600; }
 img { max-width: 100%; border: 1px solid #eee; margin: .4rem 0; }
 .note { background: #f5f7fb; border-left: 4px solid #6b8cce; padding: .5rem .8rem; }
 code { background: #f2f2f2; padding: 0 3px; }
 """
+CLASSIFICATION = "classification"
+HEADLINE = {"regression": (("mae", "MAE"), ("rmse", "RMSE")),
+            CLASSIFICATION: (("accuracy", "accuracy"), ("log_loss", "log-loss"))}
 
 
-def lookup(manifest: dict, key: str):
-    """The value at a dotted path ("metrics.tuning.candidates.3.cv_mae_mean")."""
+def key(*parts) -> str:
+    """A dotted manifest path whose parts may hold any text (a label with a dot in it)."""
+    return ".".join(quote(str(p), safe="").replace(".", "%2E") for p in parts)
+
+
+def lookup(manifest: dict, path: str):
+    """The value at a dotted path ("metrics.tuning.candidates.3.cv_mean")."""
     value = manifest
-    for part in key.split("."):
+    for part in path.split("."):
+        part = unquote(part)
         value = value[int(part)] if isinstance(value, list) else value[part]
     return value
 
@@ -40,225 +53,329 @@ class Page:
     def __init__(self, manifest: dict):
         self.m = manifest
         self.parts: list[str] = []
+        self.task = manifest["metrics"]["task"]
+        self.classifier = self.task == CLASSIFICATION
 
     def add(self, *chunks: str) -> None:
         self.parts.extend(chunks)
 
-    def num(self, key: str, fmt: str = ".3f", scale: float = 1.0, suffix: str = "") -> str:
-        value = lookup(self.m, key)
-        attrs = f'class="num" data-key="{key}" data-value="{html.escape(json.dumps(value))}"'
+    def num(self, path: str, fmt: str = ".3f", scale: float = 1.0, suffix: str = "") -> str:
+        value = lookup(self.m, path)
+        attrs = f'class="num" data-key="{esc(path)}" data-value="{esc(json.dumps(value))}"'
         if scale != 1.0:
             attrs += f' data-scale="{scale:g}"'
         shown = value * scale if scale != 1.0 and value is not None else value
         text = "—" if value is None else format(shown, fmt) + suffix
         return f"<span {attrs}>{text}</span>"
 
+    def metric(self, path: str, name: str) -> str:
+        """A headline metric: accuracy as a percentage, the others as plain numbers."""
+        return self.num(path, ".1f", 100, " %") if name == "accuracy" else self.num(path)
+
     def img(self, plot: str, alt: str) -> str:
         path = self.m["report"]["plots"][plot]
         rel = path.split("/", 1)[1]             # report/img/x.png -> img/x.png
-        return f'<img src="{html.escape(rel)}" alt="{html.escape(alt)}" data-plot="{plot}">'
+        return f'<img src="{esc(rel)}" alt="{esc(alt)}" data-plot="{esc(plot)}">'
 
 
 def esc(text) -> str:
-    return html.escape(str(text))
+    return html.escape(str(text), quote=True)
 
 
 def _params_text(p: dict) -> str:
-    return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v}" for k, v in p.items())
+    return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v}" for k, v in p.items()) \
+        or "default"
+
+
+def _score_name(pg: Page) -> str:
+    return pg.m["metrics"]["score"].replace("_", "-").replace("mae", "MAE")
 
 
 def _header(pg: Page) -> None:
     m = pg.m
     model, data = m["model"], m["data"]
     git = model.get("git", {}) or {}
-    pg.add(f"<h1>Auto MPG model report — mpg-{esc(model['version'])}</h1>",
-           f'<p class="meta">built {esc(model["created"])} · git {esc(git.get("commit") or "?")}'
+    target = m["report"]["data"]["target"]
+    name = model.get("name", "mpg")
+    pg.add(f"<h1>{esc(name)} model report — mpg-{esc(model['version'])}</h1>",
+           f'<p class="meta">{esc(pg.task)} of <code>{esc(target)}</code>'
+           + (f" into {len(m['schema']['target'].get('classes', []))} classes"
+              if pg.classifier else "")
+           + f' · built {esc(model["created"])} · git {esc(git.get("commit") or "?")}'
            f'{" (dirty)" if git.get("dirty") else ""} · data <code>{esc(data["source"])}</code> '
            f'sha256 <code>{esc(data["sha256"][:16])}…</code> · {pg.num("data.rows", "d")} rows, '
            f'{pg.num("metrics.split.train_rows", "d")} for training, '
-           f'{pg.num("metrics.split.holdout_rows", "d")} held out (seed '
+           f'{pg.num("metrics.split.holdout_rows", "d")} held out '
+           f'{"(stratified by class, " if m["metrics"]["split"].get("stratified") else "("}seed '
            f'{pg.num("metrics.split.seed", "d")}), {pg.num("metrics.split.cv_folds", "d")}-fold CV '
            f'on the training split</p>',
            '<nav><a href="#summary">Summary</a><a href="#data">Data</a>'
-           '<a href="#tuning">Tuning</a><a href="#errors">Where it is wrong</a></nav>')
+           '<a href="#tuning">Candidates</a><a href="#errors">Where it is wrong</a></nav>')
 
 
 def _summary(pg: Page) -> None:
-    m = pg.m
-    t = m["metrics"]["tuning"]
-    default = f"metrics.tuning.candidates.{t['default']}"
-    flagged = m["report"]["slices"]["flagged"]
+    m = pg.m["metrics"]
+    t = m["tuning"]
+    score = _score_name(pg)
+    heads = HEADLINE[pg.task]
+    flagged = pg.m["report"]["slices"]["flagged"]
     pg.add('<section id="summary"><h2>Summary</h2>',
-           "<table><tr><th>model</th><th class='n'>CV MAE (mean ± std)</th>"
-           "<th class='n'>hold-out MAE</th><th class='n'>hold-out RMSE</th></tr>",
-           f"<tr class='chosen'><td>MLP, chosen settings</td><td class='n'>"
-           f"{pg.num('metrics.mlp.cv_mae_mean')} ± {pg.num('metrics.mlp.cv_mae_std')}</td>"
-           f"<td class='n'>{pg.num('metrics.mlp.holdout.mae')}</td>"
-           f"<td class='n'>{pg.num('metrics.mlp.holdout.rmse')}</td></tr>",
-           f"<tr class='default'><td>MLP, untuned default</td><td class='n'>"
-           f"{pg.num(default + '.cv_mae_mean')} ± {pg.num(default + '.cv_mae_std')}</td>"
-           "<td colspan='2'>not scored: only the chosen model sees the hold-out</td></tr>",
-           f"<tr><td>Ridge baseline</td><td class='n'>"
-           f"{pg.num('metrics.ridge_baseline.cv_mae_mean')} ± "
-           f"{pg.num('metrics.ridge_baseline.cv_mae_std')}</td>"
-           f"<td class='n'>{pg.num('metrics.ridge_baseline.holdout.mae')}</td>"
-           f"<td class='n'>{pg.num('metrics.ridge_baseline.holdout.rmse')}</td></tr></table>",
-           f"<p>The chosen MLP's CV MAE is "
-           f"{pg.num('metrics.cv_mae_improvement_over_ridge', '.1f', 100, ' %')} below Ridge's, "
-           f"and {pg.num('metrics.tuning.chosen_vs_default_cv_mae', '+.3f')} MPG against the "
-           f"untuned default on the same folds. The search scored "
-           f"{len(t['candidates'])} candidates in {pg.num('metrics.tuning.search_seconds', '.1f')} s.</p>",
-           "<p>Flagged slices (MAE above "
-           f"{pg.num('report.slices.flag_ratio', 'g')}× the overall MAE of the same set): "
+           f"<table><tr><th>model</th><th>estimator</th><th class='n'>CV {esc(score)} "
+           "(mean ± std)</th>"
+           + "".join(f"<th class='n'>CV {label}</th>" for _, label in heads)
+           + "".join(f"<th class='n'>hold-out {label}</th>" for _, label in heads) + "</tr>")
+    for role, css in (("chosen", "chosen"), ("baseline", "baseline")):
+        e, k = m[role], f"metrics.{role}"
+        pg.add(f"<tr class='{css}' data-model='{role}'><td>{esc(e['family'])} ({role})</td>"
+               f"<td>{esc(e['estimator'])}</td>"
+               f"<td class='n'>{pg.num(k + '.cv_mean')} ± {pg.num(k + '.cv_std')}</td>"
+               + "".join(f"<td class='n'>{pg.metric(f'{k}.cv.{h}', h)}</td>" for h, _ in heads)
+               + "".join(f"<td class='n'>{pg.metric(f'{k}.holdout.{h}', h)}</td>"
+                         for h, _ in heads) + "</tr>")
+    pg.add("</table>",
+           f"<p>The chosen model ({esc(m['chosen']['family'])}) has a CV {esc(score)} "
+           f"{pg.num('metrics.improvement_over_baseline', '.1f', 100, ' %')} below the "
+           f"baseline's ({esc(m['baseline']['family'])}, its default settings) on the same folds. "
+           f"The search scored {len(t['candidates'])} candidates of "
+           f"{esc(', '.join(t['families']))} in {pg.num('metrics.tuning.seconds', '.1f')} s.</p>",
+           "<p>Flagged slices (error above "
+           f"{pg.num('report.slices.flag_ratio', 'g')}× the overall error of the same set): "
            + (", ".join(f'<span class="flag">{esc(f)}</span>' for f in flagged) or "none")
            + ".</p></section>")
 
 
+def _column_rows(pg: Page) -> None:
+    d = pg.m["report"]["data"]
+    pg.add("<table><tr><th>column</th><th>kind</th><th class='n'>present</th>"
+           "<th class='n'>missing</th><th class='n'>missing share</th><th class='n'>min</th>"
+           "<th class='n'>median</th><th class='n'>mean</th><th class='n'>max</th></tr>")
+    for name, col in d["columns"].items():
+        k = key("report", "data", "columns", name)
+        cls = " class='flagged'" if col["missing"] else ""
+        role = " (target)" if name == d["target"] else ""
+        cells = (f"<tr{cls} data-column='{esc(name)}'><td>{esc(name)}{role}</td>"
+                 f"<td>{esc(col['kind'])}</td><td class='n'>{pg.num(k + '.present', 'd')}</td>"
+                 f"<td class='n'>{pg.num(k + '.missing', 'd')}</td>"
+                 f"<td class='n'>{pg.num(k + '.missing_share', '.1f', 100, ' %')}</td>")
+        if col["kind"] == "category":
+            levels = ", ".join(f"{esc(lv['label'])} ({pg.num(f'{k}.levels.{j}.count', 'd')})"
+                               for j, lv in enumerate(col["levels"]))
+            cells += f"<td colspan='4'>{levels}</td>"
+        elif "min" in col:
+            cells += (f"<td class='n'>{pg.num(k + '.min', 'g')}</td>"
+                      f"<td class='n'>{pg.num(k + '.median', 'g')}</td>"
+                      f"<td class='n'>{pg.num(k + '.mean', '.2f')}</td>"
+                      f"<td class='n'>{pg.num(k + '.max', 'g')}</td>")
+        else:
+            cells += "<td colspan='4'>no value present</td>"
+        pg.add(cells + "</tr>")
+    pg.add("</table>")
+
+
 def _data(pg: Page) -> None:
     d = pg.m["report"]["data"]
+    target = d["target"]
     pg.add('<section id="data"><h2>The data it learned from</h2>',
            f"<p>All {pg.num('report.data.rows', 'd')} rows the loader kept (training and hold-out "
            "together; nothing here was used to choose the model).</p>",
            '<h3 id="data-distributions">Distributions</h3>',
-           pg.img("distributions", "histogram of every column"),
-           '<h3 id="data-missing">Missing values and ranges</h3>',
-           "<table><tr><th>column</th><th class='n'>present</th><th class='n'>missing</th>"
-           "<th class='n'>missing share</th><th class='n'>min</th><th class='n'>median</th>"
-           "<th class='n'>mean</th><th class='n'>max</th></tr>")
-    for name, col in d["columns"].items():
-        k = f"report.data.columns.{name}"
-        cls = " class='flagged'" if col["missing"] else ""
-        pg.add(f"<tr{cls}><td>{esc(name)}</td><td class='n'>{pg.num(k + '.present', 'd')}</td>"
-               f"<td class='n'>{pg.num(k + '.missing', 'd')}</td>"
-               f"<td class='n'>{pg.num(k + '.missing_share', '.1f', 100, ' %')}</td>"
-               f"<td class='n'>{pg.num(k + '.min', 'g')}</td>"
-               f"<td class='n'>{pg.num(k + '.median', 'g')}</td>"
-               f"<td class='n'>{pg.num(k + '.mean', '.2f')}</td>"
-               f"<td class='n'>{pg.num(k + '.max', 'g')}</td></tr>")
-    cols = d["correlation"]["columns"]
-    pg.add("</table>", '<h3 id="data-correlation">Correlation matrix</h3>',
-           pg.img("correlation", "correlation matrix heat map"),
-           f"<p>{esc(d['correlation']['method'])}; origin is a category and is shown as colour "
-           "below instead. Correlation with mpg:</p><table><tr>"
-           + "".join(f"<th class='n'>{esc(c)}</th>" for c in cols[1:]) + "</tr><tr>"
-           + "".join(f"<td class='n'>{pg.num(f'report.data.correlation.matrix.0.{j}', '+.2f')}</td>"
-                     for j in range(1, len(cols)))
-           + "</tr></table>",
-           '<h3 id="data-mpg-weight">MPG against weight</h3>',
-           pg.img("mpg_vs_weight", "scatter of mpg against weight coloured by origin"),
-           '<h3 id="data-mpg-year">MPG against model year</h3>',
-           pg.img("mpg_vs_model_year", "scatter of mpg against model year coloured by origin"),
-           '<h3 id="data-notes">What the loader found</h3>')
+           pg.img("distributions", "histogram or bar chart of every column"),
+           '<h3 id="data-missing">Columns: missing values, ranges, categories</h3>')
+    _column_rows(pg)
+    if pg.classifier:
+        pg.add('<h3 id="data-classes">Class balance</h3>',
+               "<table><tr><th>class</th><th class='n'>rows</th><th class='n'>share</th></tr>",
+               *(f"<tr data-class='{j}'><td>{esc(c['label'])}</td>"
+                 f"<td class='n'>{pg.num(f'report.data.classes.{j}.count', 'd')}</td>"
+                 f"<td class='n'>{pg.num(f'report.data.classes.{j}.share', '.1f', 100, ' %')}</td>"
+                 "</tr>" for j, c in enumerate(d["classes"])),
+               "</table><p>The split and the CV folds are stratified by class, so every fold "
+               "sees every class in about these shares.</p>")
+    else:
+        cols = d["correlation"]["columns"]
+        related = pg.m["report"]["related_features"]
+        pg.add('<h3 id="data-correlation">Correlation matrix</h3>',
+               pg.img("correlation", "correlation matrix heat map"),
+               f"<p>{esc(d['correlation']['method'])}, over the numeric columns (categories are "
+               f"shown as colour below instead). Correlation with {esc(target)}:</p><table><tr>"
+               + "".join(f"<th class='n'>{esc(c)}</th>" for c in cols[1:]) + "</tr><tr>"
+               + "".join(f"<td class='n'>{pg.num(f'report.data.correlation.matrix.0.{j}', '+.2f')}"
+                         "</td>" for j in range(1, len(cols)))
+               + "</tr></table>",
+               f'<h3 id="data-target">{esc(target)} against the features most related to it</h3>',
+               f"<p>The numeric features with the highest {esc(d['related']['method'])}: "
+               + (", ".join(f"<code>{esc(n)}</code>" for n in related) or "none") + ".</p>",
+               pg.img("target_vs_features", f"scatter of {target} against its most related "
+                                            "features"))
+    pg.add('<h3 id="data-notes">What the loader found</h3>')
     notes = pg.m["data"]["notes"]
     if not notes:
         pg.add(f"<p class='note'>Nothing odd: {pg.num('report.data.notes_count', 'd')} notes — "
-               "no duplicate rows, no rows beyond the hard limits of the schema.</p>")
+               "no duplicate rows, no rows beyond the hard limits of the schema, no row without "
+               "a target.</p>")
     else:
         shown = notes[:50]
         pg.add(f"<p class='note'>{pg.num('report.data.notes_count', 'd')} notes from the loader "
-               "(duplicates are kept; rows beyond the hard limits are left out):</p><ul>",
+               "(rows beyond the hard limits or without a target are left out):</p><ul>",
                *(f"<li><code>{esc(n)}</code></li>" for n in shown),
                f"<li>… and {len(notes) - len(shown)} more in the manifest (data.notes)</li>"
                if len(notes) > len(shown) else "", "</ul>")
     pg.add("</section>")
 
 
+def _baseline_index(t: dict, baseline: dict) -> int | None:
+    """The candidate that IS the baseline (the linear family's default), if it was searched."""
+    return next((i for i, c in enumerate(t["candidates"])
+                 if c["family"] == baseline["family"] and c["params"] == baseline["params"]), None)
+
+
 def _tuning(pg: Page) -> None:
-    t = pg.m["metrics"]["tuning"]
+    m = pg.m["metrics"]
+    t, score, heads = m["tuning"], _score_name(pg), HEADLINE[pg.task]
     cands = t["candidates"]
-    folds = pg.m["metrics"]["split"]["cv_folds"]
-    order = sorted(range(len(cands)), key=lambda i: (cands[i]["cv_mae_mean"], i))
-    pg.add('<section id="tuning"><h2>How the settings were chosen</h2>',
+    folds = m["split"]["cv_folds"]
+    base = _baseline_index(t, m["baseline"])
+    order = sorted(range(len(cands)), key=lambda i: (cands[i]["cv_mean"], i))
+    pg.add('<section id="tuning"><h2>How the model was chosen</h2>',
            f"<p class='note'>{esc(t['method'])}.</p>",
            '<h3 id="tuning-table">Candidates</h3>',
-           "<table><tr><th class='n'>rank</th><th class='n'>#</th><th>solver</th>"
-           "<th>hidden layers</th><th class='n'>alpha</th><th class='n'>learning rate</th>"
-           "<th class='n'>CV MAE mean</th><th class='n'>± std</th>"
+           "<table><tr><th class='n'>rank</th><th class='n'>#</th><th>family</th><th>settings</th>"
+           f"<th class='n'>CV {esc(score)} mean</th><th class='n'>± std</th>"
            + "".join(f"<th class='n'>fold {f + 1}</th>" for f in range(folds))
+           + "".join(f"<th class='n'>CV {label}</th>" for _, label in heads)
            + "<th class='n'>CPU s</th><th></th></tr>")
+
+    def row(k: str, entry: dict, attrs: str, first: str, mark: str) -> str:
+        return (f"<tr {attrs}>{first}<td>{esc(entry['family'])}</td>"
+                f"<td>{esc(_params_text(entry['params']))}</td>"
+                f"<td class='n'>{pg.num(k + '.cv_mean')}</td><td class='n'>{pg.num(k + '.cv_std')}</td>"
+                + "".join(f"<td class='n'>{pg.num(f'{k}.cv_folds.{f}')}</td>" for f in range(folds))
+                + "".join(f"<td class='n'>{pg.metric(f'{k}.cv.{h}', h)}</td>" for h, _ in heads)
+                + f"<td class='n'>{pg.num(k + '.cpu_seconds', '.1f')}</td><td>{mark}</td></tr>")
+
     for rank, i in enumerate(order, start=1):
-        c, k = cands[i], f"metrics.tuning.candidates.{i}"
-        p = c["params"]
-        mark = "chosen" if i == t["chosen"] else "default" if i == t["default"] else ""
-        if i == t["chosen"] and i == t["default"]:
-            mark = "chosen (the default)"
-        lr = pg.num(k + ".params.learning_rate_init", "g") if p["solver"] != "lbfgs" \
-            else "— (lbfgs)"
-        pg.add(f"<tr class='{mark.split()[0] if mark else ''}' data-candidate='{i}'>"
-               f"<td class='n'>{rank}</td><td class='n'>{i}</td><td>{esc(p['solver'])}</td>"
-               f"<td>{esc(tuple(p['hidden_layer_sizes']))}</td>"
-               f"<td class='n'>{pg.num(k + '.params.alpha', 'g')}</td><td class='n'>{lr}</td>"
-               f"<td class='n'>{pg.num(k + '.cv_mae_mean')}</td>"
-               f"<td class='n'>{pg.num(k + '.cv_mae_std')}</td>"
-               + "".join(f"<td class='n'>{pg.num(f'{k}.cv_mae_folds.{f}')}</td>"
-                         for f in range(folds))
-               + f"<td class='n'>{pg.num(k + '.cpu_seconds', '.1f')}</td><td>{mark}</td></tr>")
-    r = "metrics.ridge_baseline"
-    pg.add(f"<tr data-candidate='ridge'><td></td><td></td><td colspan='4'>Ridge baseline "
-           f"({esc(_params_text(pg.m['metrics']['ridge_baseline']['params']))})</td>"
-           f"<td class='n'>{pg.num(r + '.cv_mae_mean')}</td><td class='n'>{pg.num(r + '.cv_mae_std')}</td>"
-           + "".join(f"<td class='n'>{pg.num(f'{r}.cv_mae_folds.{f}')}</td>" for f in range(folds))
-           + "<td></td><td>baseline</td></tr></table>",
-           pg.img("tuning", "CV MAE of every candidate with its standard deviation"),
-           f"<p>The search took {pg.num('metrics.tuning.search_seconds', '.1f')} s wall-clock, "
-           f"{pg.num('metrics.tuning.search_cpu_seconds', '.1f')} s of CPU ({len(cands)} "
+        marks = [w for w, on in (("chosen", i == t["chosen"]), ("baseline", i == base),
+                                 ("family default", not cands[i]["params"])) if on]
+        css = marks[0] if marks and marks[0] != "family default" else ""
+        pg.add(row(f"metrics.tuning.candidates.{i}", cands[i],
+                   f"class='{css}' data-candidate='{i}'",
+                   f"<td class='n'>{rank}</td><td class='n'>{i}</td>", ", ".join(marks)))
+    if base is None:        # the baseline was not a candidate (--model other than auto/linear)
+        pg.add(row("metrics.baseline", m["baseline"], "class='baseline' data-candidate='baseline'",
+                   "<td></td><td></td>", "baseline (not a candidate)"))
+    pg.add("</table>",
+           pg.img("tuning", f"CV {score} of every candidate with its standard deviation"),
+           f"<p>The search took {pg.num('metrics.tuning.seconds', '.1f')} s wall-clock, "
+           f"{pg.num('metrics.tuning.cpu_seconds', '.1f')} s of CPU ({len(cands)} "
            f"candidates × {folds} folds in {pg.num('metrics.tuning.n_jobs', 'd')} worker "
            "processes; the wall-clock time grows with whatever else the machine runs).</p>",
-           '<h3 id="tuning-chosen">Chosen settings</h3><table>')
-    for name in pg.m["metrics"]["mlp"]["params"]:
-        value = pg.m["metrics"]["mlp"]["params"][name]
-        shown = pg.num(f"metrics.mlp.params.{name}", "g") \
+           '<h3 id="tuning-chosen">Chosen model</h3><table>',
+           f"<tr><th>family</th><td>{esc(m['chosen']['family'])}</td></tr>",
+           f"<tr><th>estimator</th><td>{esc(pg.m['model'].get('estimator') or m['chosen']['estimator'])}"
+           "</td></tr>")
+    params = m["chosen"]["params"]
+    for name, value in params.items():
+        shown = pg.num(key("metrics", "chosen", "params", name), "g") \
             if isinstance(value, (int, float)) and not isinstance(value, bool) else esc(value)
         pg.add(f"<tr><th>{esc(name)}</th><td>{shown}</td></tr>")
+    if not params:
+        pg.add("<tr><th>settings</th><td>the family's defaults</td></tr>")
+    hold = " and ".join(f"{label} {pg.metric(f'metrics.chosen.holdout.{h}', h)}"
+                        for h, label in heads)
     pg.add("</table>",
-           f"<p>Candidate #{t['chosen']}: CV MAE {pg.num('metrics.mlp.cv_mae_mean')} against the "
-           f"untuned default's {pg.num('metrics.tuning.default_cv_mae_mean')} on the same folds "
-           f"(difference {pg.num('metrics.tuning.chosen_vs_default_cv_mae', '+.3f')}). Then fitted on "
-           f"the whole training split ({pg.num('metrics.mlp.n_iter', 'd')} iterations) and scored "
-           f"once on the hold-out: MAE {pg.num('metrics.mlp.holdout.mae')}, RMSE "
-           f"{pg.num('metrics.mlp.holdout.rmse')}.</p>",
-           "<p class='note'>The winner's CV MAE is slightly optimistic: it won a contest on those "
-           "very folds. The hold-out MAE, which played no part in the choice, is the figure to "
-           "quote.</p></section>")
+           f"<p>Candidate #{t['chosen']}: CV {esc(score)} {pg.num('metrics.chosen.cv_mean')} against "
+           f"the baseline's {pg.num('metrics.baseline.cv_mean')} on the same folds. Then fitted on "
+           f"the whole training split and scored once on the hold-out: {hold}.</p>",
+           f"<p class='note'>The winner's CV {esc(score)} is slightly optimistic: it won a contest "
+           f"on those very folds. The hold-out figures, which played no part in the choice, are "
+           "the ones to quote.</p></section>")
 
 
-def _errors(pg: Page) -> None:
+def _per_class(pg: Page) -> None:
+    classes = pg.m["schema"]["target"]["classes"]
+    pg.add('<h3 id="errors-per-class">Precision and recall per class (hold-out)</h3>',
+           "<table><tr><th>class</th><th class='n'>support</th><th class='n'>precision</th>"
+           "<th class='n'>recall</th><th class='n'>baseline precision</th>"
+           "<th class='n'>baseline recall</th></tr>")
+    for j, label in enumerate(classes):
+        c, b = (key("metrics", role, "holdout", "per_class", label) for role in ("chosen", "baseline"))
+        pg.add(f"<tr data-class='{j}'><td>{esc(label)}</td>"
+               f"<td class='n'>{pg.num(c + '.support', 'd')}</td>"
+               f"<td class='n'>{pg.num(c + '.precision')}</td><td class='n'>{pg.num(c + '.recall')}</td>"
+               f"<td class='n'>{pg.num(b + '.precision')}</td><td class='n'>{pg.num(b + '.recall')}</td>"
+               "</tr>")
+    pg.add("</table><p>Precision: of the rows predicted as the class, the share that are; "
+           "recall: of the rows of the class, the share found. — where no row was predicted as "
+           "(or is of) the class.</p>",
+           '<h3 id="errors-confusion">Confusion matrix (hold-out)</h3>',
+           "<table data-confusion='chosen'><tr><th>true ↓ / predicted →</th>"
+           + "".join(f"<th class='n'>{esc(c)}</th>" for c in classes) + "</tr>")
+    for i, label in enumerate(classes):
+        pg.add(f"<tr data-true='{i}'><th>{esc(label)}</th>"
+               + "".join(f"<td class='n{' diag' if i == j else ''}'>"
+                         f"{pg.num(f'metrics.chosen.holdout.confusion.{i}.{j}', 'd')}</td>"
+                         for j in range(len(classes))) + "</tr>")
+    pg.add("</table>", pg.img("confusion", "confusion matrix of the chosen model on the hold-out"))
+
+
+def _slices(pg: Page) -> None:
     s = pg.m["report"]["slices"]
-    sets = list(s["overall"])
-    pg.add('<section id="errors"><h2>Where the model is wrong</h2>',
-           "<p>Only honest predictions are shown: "
-           + "; ".join(f"<b>{esc(n)}</b>: {esc(s['sets'][n])} (n={pg.num(f'report.slices.overall.{n}.count', 'd')}, "
-                       f"MAE {pg.num(f'report.slices.overall.{n}.mae')})" for n in sets)
-           + ".</p>",
-           '<h3 id="errors-predicted">Predicted against actual</h3>',
-           pg.img("predicted_vs_actual", "predicted against actual mpg"),
-           '<h3 id="errors-residuals">Residuals against each feature</h3>',
-           pg.img("residuals", "residuals against each feature"),
-           '<h3 id="errors-slices">MAE per slice</h3>',
-           f"<p>A slice is <span class='flag'>flagged</span> when its MAE is more than "
-           f"{pg.num('report.slices.flag_ratio', 'g')}× the overall MAE of the same set. Small "
-           "slices are noisy: read the count beside each MAE.</p>",
-           "<table><tr><th>slice</th><th>value</th>"
-           + "".join(f"<th class='n'>{esc(n)} n</th><th class='n'>{esc(n)} MAE</th>"
-                     f"<th class='n'>× overall</th><th>flag</th>" for n in sets) + "</tr>")
+    sets, metric = list(s["overall"]), s["metric"]
+    label = "accuracy" if metric == "accuracy" else "MAE"
+    pg.add(f'<h3 id="errors-slices">{label} per slice</h3>',
+           f"<p>One slice per label of each category feature and per value or quantile bin of "
+           f"the numeric features (a “missing” slice where a value may be missing). A slice is "
+           f"<span class='flag'>flagged</span> when its {esc(s['error'].split(';')[0])} is more "
+           f"than {pg.num('report.slices.flag_ratio', 'g')}× that of the whole set. Small slices "
+           f"are noisy: read the count beside each figure.</p>",
+           "<table><tr><th>feature</th><th>slice</th>"
+           + "".join(f"<th class='n'>{esc(n)} n</th><th class='n'>{esc(n)} {label}</th>"
+                     f"<th class='n'>error × overall</th><th>flag</th>" for n in sets) + "</tr>")
     for i, row in enumerate(s["rows"]):
         flagged = any(row[n]["flagged"] for n in sets)
         cells = ""
         for n in sets:
             k = f"report.slices.rows.{i}.{n}"
             cells += (f"<td class='n'>{pg.num(k + '.count', 'd')}</td>"
-                      f"<td class='n'>{pg.num(k + '.mae')}</td>"
+                      f"<td class='n'>{pg.metric(f'{k}.{metric}', metric)}</td>"
                       f"<td class='n'>{pg.num(k + '.ratio', '.2f')}</td>"
                       f"<td>{'<span class=flag>FLAGGED</span>' if row[n]['flagged'] else ''}</td>")
         pg.add(f"<tr{' class=flagged' if flagged else ''} data-slice='{i}'><td>{esc(row['by'])}</td>"
                f"<td>{esc(row['label'])}</td>{cells}</tr>")
-    pg.add("</table>", pg.img("slice_mae", "MAE per slice with counts"), "</section>")
+    pg.add("</table>", pg.img("slices", f"{label} per slice with counts"))
+
+
+def _errors(pg: Page) -> None:
+    s = pg.m["report"]["slices"]
+    metric = s["metric"]
+    label = "accuracy" if metric == "accuracy" else "MAE"
+    pg.add('<section id="errors"><h2>Where the model is wrong</h2>',
+           "<p>Only honest predictions are shown: "
+           + "; ".join(f"<b>{esc(n)}</b>: {esc(s['sets'][n])} "
+                       f"(n={pg.num(f'report.slices.overall.{n}.count', 'd')}, {label} "
+                       f"{pg.metric(f'report.slices.overall.{n}.{metric}', metric)})"
+                       for n in s["overall"]) + ".</p>")
+    if pg.classifier:
+        _per_class(pg)
+    else:
+        related = pg.m["report"]["related_features"]
+        pg.add('<h3 id="errors-predicted">Predicted against actual</h3>',
+               pg.img("predicted_vs_actual", "predicted against actual"),
+               '<h3 id="errors-residuals">Residuals</h3>',
+               "<p>Against the prediction and against "
+               + (", ".join(f"<code>{esc(n)}</code>" for n in related) or "no feature")
+               + " (the numeric features most related to the target).</p>",
+               pg.img("residuals", "residuals against the prediction and the most related "
+                                   "features"))
+    _slices(pg)
+    pg.add("</section>")
 
 
 def render(manifest: dict) -> str:
     pg = Page(manifest)
+    name = manifest["model"].get("name", "mpg")
     pg.add("<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>mpg-{esc(manifest['model']['version'])} model report</title>",
+           f"<title>{esc(name)} model report — mpg-{esc(manifest['model']['version'])}</title>",
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<style>{STYLE}</style></head><body><main>")
     _header(pg)
