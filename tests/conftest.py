@@ -31,8 +31,8 @@ MARK_BY_FIXTURE = {
 # Marks by test file, or by "file::test" for single tests, for what no fixture shows.
 MARK_BY_NODE = {
     "test_lowering.py": ["slow"],                                   # TensorFlow itself
-    # fits ~30 MLPs twice (a grid search, serial and parallel): 10-20 s of scikit-learn
-    "test_report.py::test_search_is_reproducible_and_independent_of_parallelism": ["slow"],
+    # fits every family's first candidates twice (serial and parallel): seconds of scikit-learn
+    "test_tune.py": ["slow"],
     "test_web_browser.py": ["browser"],                             # Chromium via Playwright
     "test_edge_bundle.py::test_emulated_raspberry_pi_installs_offline_and_matches": ["emulated"],
     "test_edge_bundle.py::test_offline_install_and_run_on_this_machine": ["wheel"],
