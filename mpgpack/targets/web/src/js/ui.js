@@ -162,7 +162,7 @@ function outsideNote(outside, info, output) {
  * bar itself is decoration), the predicted class is marked. */
 function renderBars(list, classes, probabilities, best) {
   list.replaceChildren(...classes.map((c, i) => el('li',
-    {class: i === best ? 'bar top' : 'bar', 'data-class': c, 'data-p': String(probabilities[i]),
+    {class: i === best ? 'bar best' : 'bar', 'data-class': c, 'data-p': String(probabilities[i]),
      'aria-current': i === best ? 'true' : null},
     el('span', {class: 'bar-label', text: c}),
     el('span', {class: 'bar-track', 'aria-hidden': 'true'},
