@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import shutil
 import warnings
@@ -100,7 +101,7 @@ def shown_prediction(page, row) -> float:
         "row => { const o = document.querySelector('#prediction');"
         " return o.dataset.for === JSON.stringify(row) && o.dataset.state === 'ok'; }", arg=row)
     out = page.locator("#prediction")
-    value = float(out.get_attribute("data-mpg"))
+    value = float(out.get_attribute("data-value"))
     assert out.inner_text() == f"{value:.1f}"
     return value
 
@@ -159,7 +160,7 @@ def test_invalid_value_shows_a_message_and_no_number(visit, field, text, says):
     assert says in error.inner_text() and field in error.inner_text()
     out = page.locator("#prediction")
     assert out.get_attribute("data-state") == "invalid"
-    assert out.get_attribute("data-mpg") is None
+    assert out.get_attribute("data-value") is None
     assert not re.search(r"\d", out.inner_text())
     assert "Fix the highlighted value" in page.inner_text("#form-message")
     # Fixing it brings a number back.
@@ -474,3 +475,152 @@ def test_trimmed_tfjs_runs_every_lowered_model_shape(browser, bundle_copy, tmp_p
                     assert result["rows"] == len(golden["inputs"])
                 finally:
                     context.close()
+
+
+# --- any model the manifest describes: a classifier's page ---------------------------------
+
+@pytest.fixture(scope="session")
+def classifier_bundle(request) -> Path:
+    """conftest's iris classifier (3 string classes), or MPGPACK_TEST_CLASSIFIER_BUNDLE=DIR to
+    reuse a built one (as MPGPACK_TEST_BUNDLE does for the MPG bundle)."""
+    reuse = os.environ.get("MPGPACK_TEST_CLASSIFIER_BUNDLE")
+    return Path(reuse) if reuse else request.getfixturevalue("iris_bundle")
+
+
+@pytest.fixture(scope="session")
+def classifier(classifier_bundle):
+    manifest = json.loads((classifier_bundle / "manifest.json").read_text())
+    golden = json.loads((classifier_bundle / "golden.json").read_text())
+    with serve_bundle(classifier_bundle) as url:
+        yield {"url": url, "manifest": manifest, "features": manifest["schema"]["features"],
+               "classes": manifest["schema"]["target"]["classes"],
+               "target": manifest["schema"]["target"]["name"], **golden}
+
+
+@pytest.fixture
+def cvisit(browser, classifier):
+    v = Visit(browser, classifier["url"])
+    v.page.set_default_timeout(READY_TIMEOUT_MS)
+    yield v
+    try:
+        assert v.foreign_requests() == [], "the page reached beyond its own origin"
+        assert v.errors == []
+    finally:
+        v.close()
+
+
+def fill_row(page, features, row):
+    """Types one row into a form built from any schema: a category by its code (an unknown
+    one as the empty choice), a number as written; None leaves a field empty."""
+    for f, value in zip(features, row):
+        if f["kind"] == "category":
+            page.select_option(f"select[name={f['name']}]", "" if value is None else str(int(value)))
+        else:
+            page.fill(f"input[name={f['name']}]", "" if value is None else repr(value).removesuffix(".0"))
+
+
+def first_class(p):
+    return max(range(len(p)), key=lambda i: (p[i], -i))      # argmax, the first on a tie
+
+
+def decided(p, tolerance):
+    top = sorted(p, reverse=True)
+    return top[0] - top[1] > 2 * tolerance
+
+
+def test_classifier_form_shows_the_class_and_probability_bars(cvisit, classifier):
+    cvisit.open()
+    page, tol, classes = cvisit.page, classifier["tolerance"], classifier["classes"]
+    rows = list(range(0, len(classifier["inputs"]), max(1, len(classifier["inputs"]) // 5)))[:5]
+    for i in rows:
+        row, want = classifier["inputs"][i], classifier["expected"][i]
+        fill_row(page, classifier["features"], row)
+        page.wait_for_function(
+            "row => { const o = document.querySelector('#prediction');"
+            " return o.dataset.for === JSON.stringify(row) && o.dataset.state === 'ok'; }", arg=row)
+        got = json.loads(page.get_attribute("#prediction", "data-probabilities"))
+        assert max(abs(a - b) for a, b in zip(got, want)) <= tol, (i, got, want)
+        shown = page.inner_text("#prediction")
+        assert shown == classes[first_class(got)]
+        if decided(want, tol):
+            assert shown == classes[first_class(want)]
+        bars = page.locator("#probabilities li")
+        assert bars.count() == len(classes)
+        for k, c in enumerate(classes):
+            bar = bars.nth(k)
+            text = bar.inner_text().replace("\u00a0", " ")
+            # label and percentage as text, not only as a bar's width
+            assert c in text and f"{100 * got[k]:.1f} %" in text, text
+            assert abs(float(bar.get_attribute("data-p")) - want[k]) <= tol
+        assert page.locator("#probabilities li[aria-current=true]").get_attribute("data-class") == shown
+
+
+def test_classifier_selftest_passes_with_class_agreement(cvisit, classifier):
+    cvisit.open("?selftest")
+    page = cvisit.page
+    page.wait_for_function("document.querySelector('#selftest-result').dataset.passed !== undefined")
+    box = page.locator("#selftest-result")
+    assert box.get_attribute("data-passed") == "true", box.inner_text()
+    assert float(box.get_attribute("data-max-abs-error")) <= classifier["tolerance"]
+    assert float(box.get_attribute("data-class-agreement")) >= 0.99
+    assert box.inner_text().startswith(f"PASS: {len(classifier['inputs'])} golden rows")
+
+
+def test_classifier_predict_gives_rows_and_classify_labels(cvisit, classifier):
+    cvisit.open()
+    got = cvisit.page.evaluate("rows => window.mpg.predict(rows)", classifier["inputs"])
+    C = len(classifier["classes"])
+    assert len(got) == len(classifier["expected"]) and all(len(r) == C for r in got)
+    err = max(abs(a - b) for g, w in zip(got, classifier["expected"]) for a, b in zip(g, w))
+    assert err <= classifier["tolerance"], err
+    answers = cvisit.page.evaluate("rows => window.mpg.classify(rows)", classifier["inputs"][:20])
+    for a, g in zip(answers, got):
+        assert a["class"] == classifier["classes"][first_class(g)] and a["index"] == first_class(g)
+
+
+def test_classifier_batch_csv_has_class_and_probability_columns(cvisit, classifier, tmp_path):
+    cvisit.open()
+    page, features, classes = cvisit.page, classifier["features"], classifier["classes"]
+    idx = list(range(min(6, len(classifier["inputs"]))))
+    lines = ["id," + ",".join(f["name"] for f in features)]
+    for i in idx:
+        cells = []
+        for f, v in zip(features, classifier["inputs"][i]):
+            if v is None:
+                cells.append("")
+            elif f["kind"] == "category":
+                cells.append(f["categories"][str(int(v))])         # by label, as a person writes it
+            else:
+                cells.append(repr(v))
+        lines.append(",".join([f"row {i}", *cells]))
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join(lines) + "\n")
+    page.set_input_files("#csv-file", str(path))
+    page.locator("#batch-download").wait_for(state="visible")
+    head = page.locator("#batch-table thead th").all_inner_texts()
+    predicted = f"{classifier['target']}_predicted"
+    assert head[-len(classes) - 1:] == [predicted, *(f"p_{c}" for c in classes)]
+    with page.expect_download() as dl:
+        page.click("#batch-download")
+    out = list(csv.DictReader(io.StringIO(open(dl.value.path()).read())))
+    assert len(out) == len(idx)
+    for rec, i in zip(out, idx):
+        want = classifier["expected"][i]
+        probs = [float(rec[f"p_{c}"]) for c in classes]
+        assert max(abs(a - b) for a, b in zip(probs, want)) <= classifier["tolerance"]
+        assert rec[predicted] == classes[first_class(probs)] and rec["error"] == ""
+
+
+def test_classifier_page_names_only_what_its_manifest_says(cvisit, classifier):
+    """The heading and the result's label come from the manifest (model name, target); nothing
+    of the MPG showcase is left on a page for another model."""
+    cvisit.open()
+    page = cvisit.page
+    target = classifier["target"].replace("_", " ")
+    assert target.lower() in page.inner_text("h1").lower()
+    assert classifier["manifest"]["model"]["name"] in page.title()
+    text = page.inner_text("body") + page.title()
+    assert not re.search(r"\b(mpg|cars?|horsepower|fuel)\b", text, re.IGNORECASE), text
+    labels = page.locator("form label").all_inner_texts()
+    assert [lab.split(" (")[0].lower() for lab in labels] == \
+        [f["name"].replace("_", " ").lower() for f in classifier["features"]]

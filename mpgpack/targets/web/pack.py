@@ -8,6 +8,7 @@ binaries of TF.js, and the model files copied from the bundle after their sha256
 from __future__ import annotations
 
 import gzip
+import html
 import hashlib
 import json
 import shutil
@@ -26,7 +27,7 @@ SITE_DIR = "web"
 # prediction sooner. The page predicts one car per keystroke, so the lighter one is the default;
 # `?backend=wasm` picks the other.
 DEFAULT_BACKEND = "cpu"
-STATIC_FILES = ("style.css", "icon.svg", "app.webmanifest")
+STATIC_FILES = ("style.css", "icon.svg")
 # The wasm binary a browser with SIMD but without cross-origin isolation (no threads) loads.
 WASM_FOR_OFFLINE = "tfjs-backend-wasm-simd.wasm"
 BUILD_TIMEOUT_S = 300
@@ -80,23 +81,61 @@ def first_load_js(outputs: dict, backend: str) -> list[str]:
     return seen
 
 
+def _headline(metrics: dict) -> tuple[str, dict]:
+    """The task and the chosen model's hold-out figures; older bundles (the MLP only, before
+    any model could be packed) record them under "mlp"."""
+    if "chosen" in metrics:
+        chosen = metrics["chosen"]
+        return metrics["task"], {"family": chosen["family"], "score": metrics["score"],
+                                 "cv_mean": chosen["cv_mean"], "holdout": chosen["holdout"]}
+    mlp = metrics["mlp"]
+    return "regression", {"family": "mlp", "score": "mae", "cv_mean": mlp["cv_mae_mean"],
+                          "holdout": mlp["holdout"]}
+
+
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def page_words(manifest: dict, task: str) -> dict:
+    """What the page calls its model and its output, from the manifest alone (the page names
+    nothing of its own): the target's description (its first clause) or else its column name."""
+    target = manifest["schema"]["target"]
+    about = (target.get("description") or "").split(",")[0].split(";")[0].strip()
+    output = about or target["name"].replace("_", " ")
+    classifier = task == "classification"
+    title = f"{manifest['model']['name']}: predict {output[:1].lower() + output[1:]}"
+    return {"title": title, "heading": f"Predict {output[:1].lower() + output[1:]}",
+            "output": _sentence_case(output),
+            "unit": "" if classifier else (target.get("unit") or ""),
+            "description": (f"{_sentence_case(output)} from {len(manifest['schema']['features'])} "
+                            f"inputs, computed in your browser, offline, with TensorFlow.js.")}
+
+
+def _default(feature: dict, stats: dict):
+    """The form's starting value: a category's most common code, else the training median
+    (a whole one for a whole-number feature)."""
+    if feature.get("kind") == "category" and stats.get("shares"):
+        return int(float(max(stats["shares"], key=lambda c: stats["shares"][c])))
+    median = stats["median"]
+    return round(median) if feature.get("integer") else median
+
+
 def page_info(manifest: dict, hashes: dict[str, str], backends: list[str]) -> dict:
     """The subset of manifest.json the page reads (model/manifest.json)."""
     stats = manifest["training_stats"]
-    m = manifest["metrics"]
-    chosen = m["chosen"]
-    headline = {k: v for k, v in chosen["holdout"].items()
-                if k in ("mae", "rmse", "accuracy", "log_loss")}
+    task, headline = _headline(manifest["metrics"])
+    holdout = {k: v for k, v in headline["holdout"].items()
+               if k in ("mae", "rmse", "accuracy", "log_loss")}
     return {
-        "model": {k: manifest["model"][k] for k in ("name", "version", "created")},
+        "model": {"task": task, **{k: manifest["model"][k] for k in ("name", "version", "created")}},
         "schema": manifest["schema"],
-        # Defaults of the form: the training median of each feature.
-        "defaults": {f["name"]: stats[f["name"]]["median"] for f in manifest["schema"]["features"]},
-        "metrics": {"task": m["task"], "family": chosen["family"], "score": m["score"],
-                    "cv_mean": chosen["cv_mean"], "holdout": headline,
+        "page": page_words(manifest, task),
+        "defaults": {f["name"]: _default(f, stats[f["name"]]) for f in manifest["schema"]["features"]},
+        "metrics": {"task": task, **headline, "holdout": holdout,
                     # the names the page read before any model could be packed
-                    **({"holdout_mae": headline["mae"], "holdout_rmse": headline["rmse"],
-                        "cv_mae_mean": chosen["cv_mean"]} if "mae" in headline else {})},
+                    **({"holdout_mae": holdout["mae"], "holdout_rmse": holdout["rmse"],
+                        "cv_mae_mean": headline["cv_mean"]} if "mae" in holdout else {})},
         "web": {"default_backend": DEFAULT_BACKEND, "backends": backends, "model_sha256": hashes},
     }
 
@@ -125,13 +164,14 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
         shutil.copyfile(path, site / "model" / name)
     shutil.copyfile(golden, site / "model" / "golden.json")
     hashes = {Path(arts[n]["path"]).name: arts[n]["sha256"] for n in model_names}
-    (site / "model" / "manifest.json").write_text(
-        json.dumps(page_info(manifest, hashes, backends), indent=1))
+    info = page_info(manifest, hashes, backends)
+    (site / "model" / "manifest.json").write_text(json.dumps(info, indent=1))
     for name in STATIC_FILES:
         shutil.copyfile(SRC / name, site / name)
+    _write_webmanifest(site, info["page"])
 
     js = first_load_js(built["outputs"], DEFAULT_BACKEND)
-    _write_index(site, js)
+    _write_index(site, js, info["page"])
     first_load = _write_service_worker(site, js, model_files, manifest["model"]["version"])
 
     files = sorted(p for p in site.rglob("*") if p.is_file())
@@ -150,13 +190,24 @@ def pack_site(bundle_dir: Path, manifest: dict) -> dict:
     }}
 
 
-def _write_index(site: Path, js: list[str]) -> None:
+def _write_webmanifest(site: Path, words: dict) -> None:
+    """The install name and description are the model's (app.webmanifest is a template)."""
+    app = json.loads((SRC / "app.webmanifest").read_text())
+    app.update(name=words["title"], short_name=words["output"][:12], description=words["description"])
+    (site / "app.webmanifest").write_text(json.dumps(app, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_index(site: Path, js: list[str], words: dict) -> None:
     preload = "\n".join(f'<link rel="modulepreload" href="{name}">' for name in js if name != "app.js")
     # The page checks model/manifest.json against this (data.js), and the server checks
     # index.html against the bundle's manifest at start: a chain from the manifest to the page.
     preload += (f'\n<meta name="mpg-manifest-sha256" '
                 f'content="{sha256_file(site / "model" / "manifest.json")}">')
-    (site / "index.html").write_text((SRC / "index.html").read_text().replace("<!--preload-->", preload))
+    page = (SRC / "index.html").read_text().replace("<!--preload-->", preload)
+    # The words a visitor sees before the script runs (title, heading) are the model's.
+    for key in ("title", "heading", "description"):
+        page = page.replace(f"__{key.upper()}__", html.escape(words[key]))
+    (site / "index.html").write_text(page)
 
 
 def _write_service_worker(site: Path, js: list[str], model_files: dict, version: str) -> list[str]:

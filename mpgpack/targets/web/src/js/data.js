@@ -1,6 +1,7 @@
 // The data side of the page: the feature schema read from the bundle's manifest, the checking
-// of raw values against it, and CSV in and out. No scaling or encoding happens here: the model
-// takes raw car features and does its own preprocessing.
+// of raw values against it, what the model's output means (a value, or class probabilities),
+// and CSV in and out. No scaling or encoding happens here: the model takes raw features and
+// does its own preprocessing.
 
 import {sha256Hex} from './sha256.js';
 
@@ -26,19 +27,53 @@ export async function loadModelInfo(url) {
 
 /** One field per feature, in model input order, with what the form and checks need. */
 export function fieldsFromInfo(info) {
-  return info.schema.features.map((f) => ({
-    name: f.name,
-    unit: f.unit,
-    description: f.description,
-    kind: f.kind,
-    min: f.minimum,
-    max: f.maximum,
-    integer: f.integer,
-    nullable: f.nullable,
-    categories: Object.entries(f.categories || {}).map(([code, label]) => ({code: Number(code), label})),
-    trainingRange: f.training_range,
-    median: info.defaults[f.name],
-  }));
+  return info.schema.features.map((f) => {
+    const categories = Object.entries(f.categories || {})
+      .map(([code, label]) => ({code: Number(code), label: String(label)}));
+    let start = info.defaults?.[f.name];
+    // The form starts on a valid value: a category's default must be one of its codes.
+    if (f.kind === 'category' && !categories.some((c) => c.code === start)) start = categories[0]?.code;
+    return {
+      name: f.name,
+      unit: f.unit || '',
+      description: f.description || '',
+      kind: f.kind,
+      min: f.minimum,
+      max: f.maximum,
+      integer: f.integer,
+      nullable: f.nullable,
+      categories,
+      trainingRange: f.training_range || [f.minimum, f.maximum],
+      median: start,
+    };
+  });
+}
+
+/**
+ * What the model's output is: {classifier, classes, target, unit, output}. A regressor's output
+ * row is [value]; a classifier's is one probability per class, in the order of `classes`.
+ */
+export function outputFromInfo(info) {
+  const target = info.schema.target || {};
+  const classes = (target.classes || []).map(String);
+  const classifier = (info.model.task || info.metrics?.task) === 'classification' && classes.length > 0;
+  return {classifier, classes, target: target.name || 'prediction', unit: info.page?.unit ?? (target.unit || ''),
+          output: info.page?.output || target.name || 'Prediction'};
+}
+
+/** The predicted class: the index of the highest probability, the FIRST one on a tie (the rule
+ * of every target: numpy's argmax, mpgpack.core.outputs.class_index). */
+export function classIndex(probabilities) {
+  let best = 0;
+  for (let i = 1; i < probabilities.length; i++) if (probabilities[i] > probabilities[best]) best = i;
+  return best;
+}
+
+/** A row whose two highest expected probabilities lie within 2 x tolerance is a tie: a model
+ * within tolerance may pick either class there (core.outputs.class_agreement's rule). */
+export function isTie(probabilities, tolerance) {
+  const sorted = [...probabilities].sort((a, b) => b - a);
+  return sorted.length > 1 && sorted[0] - sorted[1] <= 2 * tolerance;
 }
 
 /** The unit as a person reads it after a number ("2500 lb"); none for counts and codes. */
@@ -106,7 +141,7 @@ export function checkValue(field, raw) {
 }
 
 /**
- * Checks one car (raw values in feature order). Returns {row, errors, outside}: row is the
+ * Checks one example (raw values in feature order). Returns {row, errors, outside}: row is the
  * model input (numbers, null for missing) or null when any value is invalid.
  */
 export function checkRow(fields, raws) {
@@ -165,26 +200,27 @@ export function toCsv(records) {
 }
 
 /**
- * Reads a CSV of cars: a header naming the features (any order, extra columns kept), then one
- * car per line. Returns {header, cars: [{cells, row, errors, outside}]} or throws an Error whose
- * message says what is wrong with the file as a whole.
+ * Reads a CSV of rows: a header naming the features (any order, any case, extra columns kept),
+ * then one example per line. Returns {header, examples: [{cells, row, errors, outside}]} or throws
+ * an Error whose message says what is wrong with the file as a whole.
  */
-export function carsFromCsv(fields, text, maxRows) {
+export function examplesFromCsv(fields, text, maxRows) {
   const records = parseCsv(text.replace(/^\uFEFF/, ''));
   if (records.length === 0) throw new Error('the file is empty');
   const header = records[0].map((h) => h.trim());
-  const columns = fields.map((f) => header.findIndex((h) => h.toLowerCase() === f.name));
+  const columns = fields.map((f) => header.findIndex((h) => h.toLowerCase() === f.name.toLowerCase()));
   const absent = fields.filter((f, i) => columns[i] < 0 && !f.nullable).map((f) => f.name);
   if (absent.length) {
+    const optional = fields.filter((f) => f.nullable).map((f) => f.name);
     throw new Error(`the header has no column ${absent.join(', ')}; it needs ${fields.map((f) => f.name).join(', ')}` +
-      ` (horsepower may be left out or empty)`);
+      (optional.length ? ` (${optional.join(', ')} may be left out or empty)` : ''));
   }
   const body = records.slice(1);
   if (body.length === 0) throw new Error('the file has a header but no rows');
   if (body.length > maxRows) throw new Error(`the file has ${body.length} rows; the page takes at most ${maxRows}`);
-  const cars = body.map((cells) => {
+  const examples = body.map((cells) => {
     const raws = columns.map((c) => (c < 0 ? '' : (cells[c] ?? '')));
     return {cells, ...checkRow(fields, raws)};
   });
-  return {header, cars};
+  return {header, examples};
 }

@@ -3,10 +3,15 @@
 //   window.mpg.ready          Promise, resolved (with facts about the load) once the model is
 //                             loaded and the form shows its first prediction
 //   window.mpg.predict(rows)  rows: arrays in feature order, null for a missing value;
-//                             returns a Promise of numbers (MPG), one per row
-import {checkRow, fieldsFromInfo, loadModelInfo} from './data.js';
+//                             returns a Promise of one answer per row: a number for a
+//                             regressor, the model's raw output row (one probability per
+//                             class, in manifest order) for a classifier
+//   window.mpg.classify(rows) classifiers only: a Promise of {class, index, probabilities}
+//                             per row (the class: highest probability, the first on a tie)
+//   window.mpg.output         what the output is: {classifier, classes, target, unit, output}
+import {checkRow, classIndex, fieldsFromInfo, loadModelInfo, outputFromInfo} from './data.js';
 import {loadModel} from './model.js';
-import {bindBatch, bindLivePrediction, renderForm, runSelfTest} from './ui.js';
+import {bindBatch, bindLivePrediction, describeModel, renderForm, runSelfTest} from './ui.js';
 
 const params = new URLSearchParams(location.search);
 const timings = {};
@@ -16,9 +21,10 @@ const ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectR
 ready.catch(() => {});   // the page shows the failure itself; callers still see the rejection
 let model = null;
 let fields = null;
+let output = null;
 
-/** The public predict: checks every row against the schema first, like the other targets. */
-async function predict(rows) {
+/** Checks every row against the schema first, like the other targets; then runs the model. */
+async function run(rows) {
   await ready;
   if (!Array.isArray(rows)) throw new Error('predict(rows): rows must be an array of rows');
   const checked = rows.map((row, i) => {
@@ -30,10 +36,25 @@ async function predict(rows) {
     if (!ok) throw new Error(`predict(rows): row ${i}: ${errors.map((e) => e.message).join('; ')}`);
     return ok;
   });
-  return model.predict(checked);
+  return model.run(checked);
 }
 
-window.mpg = {ready, predict, timings, selfTest: () => runSelfTest({goldenUrl: 'model/golden.json', predict})};
+async function predict(rows) {
+  const out = await run(rows);
+  return output.classifier ? out : out.map((r) => r[0]);
+}
+
+async function classify(rows) {
+  await ready;
+  if (!output.classifier) throw new Error('classify(rows): this model is a regressor; use predict(rows)');
+  return (await run(rows)).map((p) => ({class: output.classes[classIndex(p)], index: classIndex(p), probabilities: p}));
+}
+
+window.mpg = {ready, predict, classify, timings,
+  selfTest: async () => {
+    await ready.catch(() => {});   // a failed load is reported by runSelfTest through run()
+    return runSelfTest({goldenUrl: 'model/golden.json', run, output});
+  }};
 
 function showFatal(message) {
   const box = document.querySelector('#fatal');
@@ -67,12 +88,11 @@ async function showReportLink() {
 async function start() {
   const info = await loadModelInfo('model/manifest.json');
   fields = fieldsFromInfo(info);
-  const form = document.querySelector('#car-form');
+  output = outputFromInfo(info);
+  window.mpg.output = output;
+  const form = document.querySelector('#input-form');
   renderForm(form, fields);
-  document.querySelector('#csv-columns').textContent = fields.map((f) => f.name).join(', ');
-  document.querySelectorAll('[data-model-version]').forEach((n) => { n.textContent = info.model.version; });
-  document.querySelector('#model-created').textContent = info.model.created.slice(0, 10);
-  document.querySelector('#model-mae').textContent = info.metrics.holdout_mae.toFixed(2);
+  describeModel(info, fields, output);
 
   const backend = params.get('backend') || info.web.default_backend;
   model = await loadModel({
@@ -87,11 +107,11 @@ async function start() {
     (model.sha256Verified ? ', model sha256 verified' : ', sha256 not checked (needs https)');
 
   const update = bindLivePrediction({
-    form, fields, info, predict: model.predict,
+    form, fields, info, output, run: model.run,
     onFirstPrediction: () => { timings.firstPredictionMs = performance.now(); },
   });
   await update();
-  bindBatch({fields, predict: model.predict});
+  bindBatch({fields, output, run: model.run});
   document.querySelector('#selftest-button').addEventListener('click', () => window.mpg.selfTest());
   document.body.dataset.ready = 'true';
   resolveReady({backend: model.backend, version: info.model.version, tfjs: model.tfjsVersion,

@@ -1,6 +1,6 @@
 // The model side of the page: loads the bundle's TF.js graph model (after checking its sha256
-// against the manifest) on the chosen backend and runs it. Preprocessing (imputing a missing
-// horsepower, scaling, one-hot origin) is inside the graph: rows go in raw.
+// against the manifest) on the chosen backend and runs it. Preprocessing (imputing missing
+// values, scaling, one-hot categories) is inside the graph: rows go in raw.
 import * as tf from '@tensorflow/tfjs-core';
 import {loadGraphModel} from '@tensorflow/tfjs-converter';
 import {sha256Hex} from './sha256.js';
@@ -66,7 +66,8 @@ async function fetchArtifacts(modelUrl, hashes) {
 
 /**
  * Loads the graph model on `backend` ("cpu" or "wasm"). Returns an object with
- * predict(rows) -> Promise<number[]> and facts about the load.
+ * run(rows) -> Promise<number[][]> (the whole output, one array of K numbers per row: [value]
+ * for a regressor, the class probabilities for a classifier) and facts about the load.
  */
 export async function loadModel({modelUrl, hashes, backend, nFeatures}) {
   if (!BACKENDS[backend]) {
@@ -80,7 +81,7 @@ export async function loadModel({modelUrl, hashes, backend, nFeatures}) {
   const graph = await loadGraphModel(tf.io.fromMemory(fetched.artifacts));
   const loadMs = performance.now() - t0;
 
-  async function predict(rows) {
+  async function run(rows) {
     if (rows.length === 0) return [];
     const flat = new Float32Array(rows.length * nFeatures);
     rows.forEach((row, i) => {
@@ -88,12 +89,14 @@ export async function loadModel({modelUrl, hashes, backend, nFeatures}) {
     });
     const y = tf.tidy(() => graph.predict(tf.tensor2d(flat, [rows.length, nFeatures], 'float32')));
     try {
-      return Array.from(await y.data());
+      const flatOut = await y.data();
+      const k = flatOut.length / rows.length;
+      return rows.map((_, i) => Array.from(flatOut.subarray(i * k, (i + 1) * k)));
     } finally {
       y.dispose();
     }
   }
 
-  return {predict, backend: tf.getBackend(), tfjsVersion: tf.version_core, loadMs,
+  return {run, backend: tf.getBackend(), tfjsVersion: tf.version_core, loadMs,
           sha256Verified: fetched.verified};
 }

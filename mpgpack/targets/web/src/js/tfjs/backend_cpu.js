@@ -13,6 +13,7 @@ import {multiplyConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Multiply
 import {notEqualConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/NotEqual';
 import {reshapeConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Reshape';
 import {selectConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Select';
+import {sigmoidConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Sigmoid';
 import {softmaxConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Softmax';
 import {stridedSliceConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/StridedSlice';
 import {subConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/Sub';
@@ -21,7 +22,7 @@ import {_fusedMatMulConfig} from '@tensorflow/tfjs-backend-cpu/dist/kernels/_Fus
 
 for (const config of [batchMatMulConfig, castConfig, concatConfig, equalConfig, gatherV2Config,
   identityConfig, lessEqualConfig, multiplyConfig, notEqualConfig, reshapeConfig, selectConfig,
-  softmaxConfig, stridedSliceConfig, subConfig, tileConfig, _fusedMatMulConfig]) {
+  sigmoidConfig, softmaxConfig, stridedSliceConfig, subConfig, tileConfig, _fusedMatMulConfig]) {
   registerKernel(config);
 }
 export const name = 'cpu';

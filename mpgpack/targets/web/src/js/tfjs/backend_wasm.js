@@ -14,6 +14,7 @@ import {multiplyConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Multipl
 import {notEqualConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/NotEqual';
 import {reshapeConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Reshape';
 import {selectConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Select';
+import {sigmoidConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Sigmoid';
 import {softmaxConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Softmax';
 import {stridedSliceConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/StridedSlice';
 import {subConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/Sub';
@@ -22,7 +23,7 @@ import {_fusedMatMulConfig} from '@tensorflow/tfjs-backend-wasm/dist/kernels/_Fu
 
 for (const config of [batchMatMulConfig, castConfig, concatConfig, equalConfig, gatherV2Config,
   identityConfig, lessEqualConfig, multiplyConfig, notEqualConfig, reshapeConfig, selectConfig,
-  softmaxConfig, stridedSliceConfig, subConfig, tileConfig, _fusedMatMulConfig]) {
+  sigmoidConfig, softmaxConfig, stridedSliceConfig, subConfig, tileConfig, _fusedMatMulConfig]) {
   registerKernel(config);
 }
 export const name = 'wasm';

@@ -13,6 +13,7 @@ export {matMul} from '@tensorflow/tfjs-core/dist/ops/mat_mul';
 export {mul} from '@tensorflow/tfjs-core/dist/ops/mul';
 export {notEqual} from '@tensorflow/tfjs-core/dist/ops/not_equal';
 export {scalar} from '@tensorflow/tfjs-core/dist/ops/scalar';
+export {sigmoid} from '@tensorflow/tfjs-core/dist/ops/sigmoid';
 export {softmax} from '@tensorflow/tfjs-core/dist/ops/softmax';
 export {stridedSlice} from '@tensorflow/tfjs-core/dist/ops/strided_slice';
 export {sub} from '@tensorflow/tfjs-core/dist/ops/sub';
