@@ -223,3 +223,31 @@ def test_multilabel_mlp_is_refused_by_name():
     mlp = MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0).fit(X, Y)
     with pytest.raises(UnsupportedStepError, match="MLPClassifier: multilabel"):
         lower(mlp)
+
+
+def test_folded_thresholds_take_sklearns_branch_around_every_threshold():
+    """x <= v (float32, raw) exactly when sklearn's float64 scaling puts x left of t."""
+    from mpgpack.export.fold_scaler import raw_thresholds
+
+    rng = np.random.default_rng(1)
+    mean, scale = rng.normal(size=200) * 50, rng.uniform(0.01, 80, size=200)
+    t = rng.normal(size=200)
+    for cast32 in (True, False):
+        v = raw_thresholds(t, mean, scale, cast32).astype(np.float32)
+        for step in range(-3, 4):             # v and its float32 neighbours
+            x = v.copy()
+            for _ in range(abs(step)):
+                x = np.nextafter(x, np.float32(np.inf if step > 0 else -np.inf))
+            z = (x.astype(np.float64) - mean) / scale
+            left = (z.astype(np.float32) if cast32 else z) <= t
+            np.testing.assert_array_equal(left, x <= v)
+    assert raw_thresholds(np.array([np.inf]), np.zeros(1), np.ones(1), True)[0] == np.inf
+
+
+def test_only_scaler_then_trees_is_folded():
+    from mpgpack.export.fold_scaler import fold_scaler_into_trees
+
+    trees, *_ = fitted("gbm", "iris")
+    assert len(fold_scaler_into_trees(trees).steps) == 1
+    linear, *_ = fitted("logistic", "iris")
+    assert fold_scaler_into_trees(linear) is linear

@@ -53,8 +53,11 @@ def lower(estimator) -> TensorFn:
 
 def lower_pipeline(pipeline: Pipeline) -> TensorFn:
     """The whole fitted pipeline as one function: raw features [N, F] -> its output tensor
-    (a regressor's predictions [N, 1], a classifier's probabilities [N, C])."""
-    return lower(pipeline)
+    (a regressor's predictions [N, 1], a classifier's probabilities [N, C]). A StandardScaler
+    in front of a tree ensemble is folded into its thresholds first (fold_scaler.py: exact
+    branches where float32 scaling would be an ulp off)."""
+    from mpgpack.export.fold_scaler import fold_scaler_into_trees
+    return lower(fold_scaler_into_trees(pipeline))
 
 
 def _f32(a) -> tf.Tensor:

@@ -15,6 +15,7 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.pipeline import Pipeline
 
 from mpgpack.core.schema import CLASSIFICATION, Schema
+from mpgpack.export.fold_scaler import fold_scaler_into_trees
 from mpgpack.export.tf_graph import io_names, task_of
 
 TARGET_OPSET = 17  # supported by every onnxruntime of the last years, KServe and Triton included
@@ -25,6 +26,8 @@ def export_onnx(pipeline: Pipeline, path: Path, version: str, schema: Schema | N
     n_features, input_name, output_name, n_outputs = io_names(pipeline, schema)
     initial = [(input_name, FloatTensorType([None, n_features]))]
     opset = {"": TARGET_OPSET, "ai.onnx.ml": 3}
+    # Trees read the raw input with thresholds that reproduce sklearn's float64 scaling exactly.
+    pipeline = fold_scaler_into_trees(pipeline)
     if task == CLASSIFICATION:
         onx = convert_sklearn(pipeline, name="model", initial_types=initial, target_opset=opset,
                               options={id(pipeline.steps[-1][1]): {"zipmap": False}})
