@@ -39,6 +39,9 @@ DATASETS = {"iris": load_iris, "breast_cancer": load_breast_cancer, "wine": load
 ESTIMATORS = {
     "logistic": lambda: LogisticRegression(max_iter=1000),
     "mlp": lambda: MLPClassifier(hidden_layer_sizes=(16,), max_iter=500, random_state=0),
+    # tanh: TF.js's fused MatMul has no tanh; the lowering writes it with sigmoid
+    "mlp_tanh": lambda: MLPClassifier(hidden_layer_sizes=(16,), activation="tanh", max_iter=500,
+                                      random_state=0),
     "gbm": lambda: GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0),
     "forest": lambda: RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0),
     "hgb": lambda: HistGradientBoostingClassifier(max_iter=10, random_state=0),
@@ -50,7 +53,7 @@ ESTIMATORS = {
 }
 CASES = ([(est, data) for est in ("logistic", "mlp", "gbm", "forest", "hgb")
           for data in ("iris", "breast_cancer")]
-         + [("logistic", "wine"), ("hgb", "wine")]
+         + [("logistic", "wine"), ("hgb", "wine"), ("mlp_tanh", "wine")]
          + [(est, "diabetes") for est in ("ridge", "mlp_regressor", "gbm_regressor",
                                           "forest_regressor", "hgb_regressor")])
 

@@ -163,9 +163,15 @@ def _mlp_layers(mlp, out: TensorFn | None = None) -> TensorFn:
     for act in acts:
         if act not in _ACTIVATIONS:
             _refuse(mlp, f"activation {act!r}")
-    layers = [(_f32(w), _f32(b)) for w, b in zip(mlp.coefs_, mlp.intercepts_)]
-    hidden = _ACTIVATIONS[mlp.activation]
     out = out or _ACTIVATIONS[mlp.out_activation_]
+    hidden = _ACTIVATIONS[mlp.activation]
+    # Hidden tanh as 2 * sigmoid(2z) - 1, the 2 folded into the layer's weights: TF.js fuses the
+    # activation into its MatMul kernel, which implements sigmoid but not tanh.
+    twice = [2.0 if mlp.activation == "tanh" and i < len(mlp.coefs_) - 1 else 1.0
+             for i in range(len(mlp.coefs_))]
+    if mlp.activation == "tanh":
+        hidden = lambda z: 2.0 * tf.sigmoid(z) - 1.0   # noqa: E731
+    layers = [(_f32(k * w), _f32(k * b)) for k, w, b in zip(twice, mlp.coefs_, mlp.intercepts_)]
 
     def run(x):
         for i, (w, b) in enumerate(layers):
