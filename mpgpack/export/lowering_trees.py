@@ -33,7 +33,8 @@ from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegres
                               HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               RandomForestClassifier, RandomForestRegressor)
 
-from mpgpack.export.lowering import TensorFn, UnsupportedStepError, _refuse, register
+from mpgpack.export.lowering import (TensorFn, UnsupportedStepError, _refuse, binary_probabilities,
+                                     register, softmax)
 
 
 def float32_thresholds(t64: np.ndarray) -> np.ndarray:
@@ -252,11 +253,8 @@ def lower_hist_gradient_boosting_regressor(hgb: HistGradientBoostingRegressor) -
 def _probabilities(raw: TensorFn, n_columns: int) -> TensorFn:
     """Class probabilities [N, C] from raw scores: sigmoid of one column, or softmax."""
     if n_columns == 1:
-        def binary(x):
-            p = tf.sigmoid(raw(x))
-            return tf.concat([1.0 - p, p], axis=1)
-        return binary
-    return lambda x: tf.nn.softmax(raw(x), axis=1)
+        return lambda x: binary_probabilities(tf.sigmoid(raw(x)))
+    return lambda x: softmax(raw(x))
 
 
 def _check_log_loss(est):

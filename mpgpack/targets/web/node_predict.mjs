@@ -2,8 +2,9 @@
 // package the browser uses, CPU backend), for the build's parity check and the benchmarks.
 //
 //   node node_predict.mjs MODEL_DIR INPUT_JSON OUTPUT_JSON
-// INPUT_JSON: {"inputs": [[7 numbers or null], ...]}; OUTPUT_JSON gets
-// {"predictions": [...], "load_ms": t, "predict_ms": t, "backend": name, "tfjs": version}.
+// INPUT_JSON: {"inputs": [[F numbers or null], ...]}; OUTPUT_JSON gets the model's whole
+// output tensor, row by row ([N, 1] for a regressor, [N, C] probabilities for a classifier):
+// {"outputs": [[...], ...], "load_ms": t, "predict_ms": t, "backend": name, "tfjs": version}.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -35,10 +36,10 @@ async function main() {
   const flat = Float32Array.from(rows.flat(), (v) => (v === null ? NaN : v));
   const x = tf.tensor2d(flat, [rows.length, rows[0].length], 'float32');
   const y = model.predict(x);
-  const predictions = Array.from(await y.data());
+  const outputs = await y.array();
   const t2 = performance.now();
   fs.writeFileSync(outputPath, JSON.stringify({
-    predictions, load_ms: t1 - t0, predict_ms: t2 - t1, backend: tf.getBackend(), tfjs: tf.version.tfjs,
+    outputs, load_ms: t1 - t0, predict_ms: t2 - t1, backend: tf.getBackend(), tfjs: tf.version.tfjs,
   }));
 }
 
