@@ -209,9 +209,14 @@ def _export_artifacts(progress: Progress, trained, staging: Path, version: str) 
         from mpgpack.export.onnx_export import export_onnx
         paths = {"onnx": export_onnx(pipeline, staging / "model.onnx", version, schema)}
     with progress.stage("lowering the pipeline to TensorFlow ops"):
+        from mpgpack.export.lowering import UnsupportedStepError
         from mpgpack.export.tf_graph import save_saved_model
         tmp = Path(tempfile.mkdtemp(prefix="mpg-savedmodel-"))
-        saved = save_saved_model(pipeline, tmp / "saved_model", schema)
+        try:
+            saved = save_saved_model(pipeline, tmp / "saved_model", schema)
+        except UnsupportedStepError as exc:    # a setting only the fitted model shows
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UserError(f"cannot export the {trained.family} model: {exc}") from None
     try:
         with progress.stage("converting to TFLite (float32, float16, int8)"):
             from mpgpack.export.tflite_export import export_tflite
@@ -227,12 +232,11 @@ def _export_artifacts(progress: Progress, trained, staging: Path, version: str) 
 def _check_parity(progress: Progress, paths: dict[str, Path], golden, task: str) -> dict:
     """Runs the golden set through every artifact in its real runtime; refuses the build when a
     gated (float32) artifact is off by more than the tolerance."""
-    from mpgpack.export.golden import TOLERANCE
     from mpgpack.export.parity import evaluate_artifacts
     with progress.stage("checking parity in onnxruntime, LiteRT and TF.js (Node)"):
         runtime_paths = {**paths, "tfjs": paths["tfjs"].parent}
         parity = evaluate_artifacts(runtime_paths, golden.X, golden.expected, golden.actual,
-                                    TOLERANCE, GATED, task)
+                                    golden.tolerance, GATED, task)
     failed = [f"{n} (max abs error {r['max_abs_error']:.2e}"
               + (f", {r['decided_disagreements']} rows of another class"
                  if r.get("decided_disagreements") else "") + ")"
@@ -240,13 +244,12 @@ def _check_parity(progress: Progress, paths: dict[str, Path], golden, task: str)
     if failed:
         unit = "per probability" if task == "classification" else "in the output's unit"
         raise UserError(f"parity failed, bundle not written: {', '.join(failed)}; allowed: "
-                        f"{TOLERANCE:g} {unit} and the reference's class on every row")
+                        f"{golden.tolerance:.3g} {unit} and the reference's class on every row")
     return parity
 
 
 def _artifact_entries(staging: Path, paths: dict[str, Path], golden) -> dict:
     from mpgpack.core.bundle_write import artifact_entry
-    from mpgpack.export.golden import TOLERANCE
     from mpgpack.export.tflite_export import weight_dtypes
     artifacts = {"onnx": artifact_entry(staging, paths["onnx"], "onnx")}
     for variant, path in paths.items():
@@ -257,7 +260,7 @@ def _artifact_entries(staging: Path, paths: dict[str, Path], golden) -> dict:
     for shard in sorted(paths["tfjs"].parent.glob("*.bin")):
         artifacts[f"tfjs_weights_{shard.stem}"] = artifact_entry(staging, shard, "tfjs_weights")
     artifacts["golden"] = artifact_entry(staging, staging / "golden.json", "golden",
-                                         rows=len(golden.expected), tolerance=TOLERANCE)
+                                         rows=len(golden.expected), tolerance=golden.tolerance)
     artifacts["reference_pickle"] = artifact_entry(
         staging, staging / "reference" / "pipeline.pkl", "sklearn_pickle",
         note="the fitted sklearn pipeline, for benchmarks and baselines only; "
@@ -321,8 +324,9 @@ def summary(manifest: dict) -> str:
     for label, entry in ((f"{chosen['family']} (chosen)", chosen), (f"{base['family']} (baseline)", base)):
         lines.append(f"{label:<22} {entry['cv_mean']:>13.3f} ± {entry['cv_std']:.3f} "
                      + " ".join(f"{entry['holdout'][c]:>17.3f}" for c in cols))
-    lines += [f"chosen CV {score} is {100 * m['improvement_over_baseline']:.1f} % below the "
-              f"baseline's; {len(t['candidates'])} candidates of {', '.join(t['families'])} in "
+    gain = m["improvement_over_baseline"]
+    lines += [f"chosen CV {score} is {100 * abs(gain):.1f} % {'below' if gain >= 0 else 'above'} "
+              f"the baseline's; {len(t['candidates'])} candidates of {', '.join(t['families'])} in "
               f"{t['seconds']} s ({t['cpu_seconds']} s CPU)", "",
               f"{'artifact':<16} {'runtime':<15} {'bytes':>7} {'max abs err':>12} "
               f"{'mean abs err':>12} {'classes agree' if classifier else 'hold-out MAE':>13}  parity"]

@@ -23,7 +23,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 TensorFn = Callable[[tf.Tensor], tf.Tensor]
 LOWERINGS: dict[type, Callable[[object], TensorFn]] = {}
@@ -94,6 +94,15 @@ def lower_column_transformer(ct: ColumnTransformer) -> TensorFn:
     def run(x):
         return tf.concat([inner(tf.gather(x, idx, axis=1)) for idx, inner in parts], axis=1)
     return run
+
+
+@register(FunctionTransformer)
+def lower_function_transformer(ft: FunctionTransformer) -> TensorFn:
+    # A fitted ColumnTransformer holds its "passthrough" columns as FunctionTransformer()
+    # (no function): the identity. Any real function has no lowering.
+    if ft.func is not None:
+        _refuse(ft, f"func={getattr(ft.func, '__name__', ft.func)!r} (only the identity)")
+    return lambda x: x
 
 
 @register(SimpleImputer)

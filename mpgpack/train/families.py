@@ -40,6 +40,10 @@ class Family:
     classifier: Callable
     regression_grid: list[dict]
     classification_grid: list[dict]
+    # Trees take numbers as they are: a split does not care about scale, and scaling would
+    # make sklearn (float64 scaling, then float32) and a float32 artifact disagree by an ulp
+    # right at a threshold, sending a row down the other branch.
+    scaled: bool = True
 
     def grid(self, task: str) -> list[dict]:
         return self.classification_grid if task == CLASSIFICATION else self.regression_grid
@@ -91,7 +95,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
                random_state=seed, **{"n_estimators": 150, "learning_rate": 0.1,
                                      "max_depth": 3, "subsample": 0.8, **p}),
            [{"loss": ["huber", "squared_error"], "max_depth": [3, 2]}],
-           [{"max_depth": [3, 2]}]),
+           [{"max_depth": [3, 2]}], scaled=False),
     Family("forest", "random forest (scikit-learn RandomForest)",
            lambda seed, **p: RandomForestRegressor(
                random_state=seed, n_jobs=1, **{"n_estimators": 100, "max_depth": 8,
@@ -99,7 +103,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            lambda seed, **p: RandomForestClassifier(
                random_state=seed, n_jobs=1, **{"n_estimators": 100, "max_depth": 8,
                                                "min_samples_leaf": 2, **p}),
-           [{"max_depth": [8, 6]}], [{"max_depth": [8, 6]}]),
+           [{"max_depth": [8, 6]}], [{"max_depth": [8, 6]}], scaled=False),
     Family("hgb", "histogram gradient boosting (scikit-learn HistGradientBoosting)",
            lambda seed, **p: HistGradientBoostingRegressor(
                random_state=seed, early_stopping=False, **{"max_iter": 200,
@@ -110,7 +114,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
                                                            "learning_rate": 0.1,
                                                            "max_leaf_nodes": 15, **p}),
            [{"loss": ["squared_error", "absolute_error"], "max_leaf_nodes": [15, 7]}],
-           [{"max_leaf_nodes": [15, 7]}]),
+           [{"max_leaf_nodes": [15, 7]}], scaled=False),
 )}
 if tuple(FAMILIES) != FAMILY_NAMES:          # the parsers list FAMILY_NAMES
     raise ImportError(f"families {tuple(FAMILIES)} differ from FAMILY_NAMES {FAMILY_NAMES}")
@@ -135,17 +139,18 @@ def families_for(model: str) -> list[str]:
     return [model]
 
 
-def make_preprocess(schema: Schema) -> ColumnTransformer:
-    """Scale numbers (median-impute those that may be missing), one-hot categories
+def make_preprocess(schema: Schema, scaled: bool = True) -> ColumnTransformer:
+    """Scale numbers if `scaled` (median-impute those that may be missing), one-hot categories
     (most-frequent-impute those that may be missing; unknown -> all zeros)."""
     numeric = [i for i, f in enumerate(schema) if not f.is_category and not f.nullable]
     nullable = [i for i, f in enumerate(schema) if not f.is_category and f.nullable]
     parts = []
     if numeric:
-        parts.append(("numeric", StandardScaler(), numeric))
+        parts.append(("numeric", StandardScaler() if scaled else "passthrough", numeric))
     if nullable:
-        parts.append(("nullable", Pipeline([("impute", SimpleImputer(strategy="median")),
-                                            ("scale", StandardScaler())]), nullable))
+        impute = SimpleImputer(strategy="median")
+        parts.append(("nullable", Pipeline([("impute", impute), ("scale", StandardScaler())])
+                      if scaled else impute, nullable))
     for i, f in enumerate(schema):
         if not f.is_category:
             continue
@@ -159,6 +164,7 @@ def make_preprocess(schema: Schema) -> ColumnTransformer:
 
 
 def make_pipeline(schema: Schema, family: str, seed: int, params: dict | None = None) -> Pipeline:
-    estimator = FAMILIES[family].estimator(schema.task, seed, params or {})
+    fam = FAMILIES[family]
+    estimator = fam.estimator(schema.task, seed, params or {})
     step = "classifier" if schema.task == CLASSIFICATION else "regressor"
-    return Pipeline([("preprocess", make_preprocess(schema)), (step, estimator)])
+    return Pipeline([("preprocess", make_preprocess(schema, fam.scaled)), (step, estimator)])

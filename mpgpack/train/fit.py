@@ -142,8 +142,9 @@ def describe(pipeline: Pipeline) -> str:
     for name, trans, cols in pre.transformers:
         if trans == "drop":
             continue
-        inner = " + ".join(type(s).__name__ for _, s in trans.steps) \
-            if isinstance(trans, Pipeline) else type(trans).__name__
+        inner = ("passthrough" if trans == "passthrough" else
+                 " + ".join(type(s).__name__ for _, s in trans.steps)
+                 if isinstance(trans, Pipeline) else type(trans).__name__)
         parts.append(f"{inner} on {len(cols)} column{'s' if len(cols) != 1 else ''}"
                      if len(cols) != 1 else f"{inner}({name})")
     return f"Pipeline(ColumnTransformer({'; '.join(parts)}), {type(est).__name__})"
