@@ -110,7 +110,7 @@ def build_golden(trained: TrainedModel, seed: int) -> GoldenSet:
             add(f.name, rows)
     add("extremes", _extreme_rows(schema, median_row, trained.X_train))
 
-    X = np.concatenate([p[1] for p in parts]).astype(np.float32)
+    X = _inside_limits(schema, np.concatenate([p[1] for p in parts]).astype(np.float32))
     groups = [g for g, Xg, _ in parts for _ in range(len(Xg))]
     actual = np.concatenate([p[2] for p in parts])
     return GoldenSet(X, reference_predict(trained.pipeline, X, schema.task), groups, actual,
@@ -121,6 +121,21 @@ def tolerance_for(trained: TrainedModel) -> float:
     if trained.spec.schema.is_classifier:
         return TOLERANCE
     return max(TOLERANCE, RELATIVE_TOLERANCE * float(np.max(np.abs(trained.y_train))))
+
+
+def _inside_limits(schema: Schema, X32: np.ndarray) -> np.ndarray:
+    """A limit like 4.9 has no float32: its nearest (4.900000095…) lies outside, and every
+    target would refuse the row. Values at a limit become the nearest float32 inside it."""
+    with np.errstate(invalid="ignore"):
+        for i, f in enumerate(schema):
+            lo, hi = np.float32(f.minimum), np.float32(f.maximum)
+            if float(lo) < f.minimum:
+                lo = np.nextafter(lo, np.float32(np.inf))
+            if float(hi) > f.maximum:
+                hi = np.nextafter(hi, np.float32(-np.inf))
+            col = X32[:, i]
+            X32[:, i] = np.where(col > hi, hi, np.where(col < lo, lo, col))
+    return X32
 
 
 def reference_predict(pipeline: Pipeline, X32: np.ndarray, task: str) -> np.ndarray:
