@@ -100,3 +100,21 @@ def test_collecting_the_fast_tier_imports_no_tensorflow():
     result = subprocess.run([str(VENV_BIN / "python"), "-c", probe], cwd=REPO, capture_output=True,
                             text=True, timeout=300)
     assert "imported: [] exit 0" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_the_device_wheel_carries_every_module_the_device_code_imports():
+    """The mpg-edge wheel lists its files by hand (targets/edge/wheel.py): a device module
+    importing a new core module must bring that file along, or the Pi fails at import."""
+    import ast
+
+    from mpgpack.targets.edge.wheel import RUNTIME_FILES
+    shipped = {f.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+               for f in RUNTIME_FILES}
+    missing = set()
+    for rel in RUNTIME_FILES:
+        tree = ast.parse((REPO / rel).read_text())
+        for node in ast.walk(tree):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            missing |= {n for n in names if n.startswith("mpgpack") and n not in shipped}
+    assert missing == set(), f"add to RUNTIME_FILES: {sorted(missing)}"

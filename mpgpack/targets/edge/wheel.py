@@ -27,6 +27,7 @@ RUNTIME_FILES = [
     "mpgpack/core/verify.py",
     "mpgpack/core/rows.py",
     "mpgpack/core/schema.py",
+    "mpgpack/core/outputs.py",         # the class rule
     "mpgpack/core/predlog.py",         # mpg-edge predict --prediction-log, status
     "mpgpack/core/drift.py",           # mpg-edge status
     "mpgpack/core/drift_stats.py",
@@ -37,6 +38,7 @@ RUNTIME_FILES = [
     "mpgpack/targets/edge/device.py",
     "mpgpack/targets/edge/records.py",
     "mpgpack/targets/edge/rows.py",
+    "mpgpack/targets/edge/outputs.py",
     "mpgpack/targets/edge/follow.py",
     "mpgpack/targets/edge/device_store.py",
     "mpgpack/targets/edge/registry_source.py",
