@@ -256,7 +256,7 @@ def test_tfjs_graph_model_in_node(case, tmp_path):
     import json
 
     from mpgpack.export.tfjs_export import export_tfjs
-    from mpgpack.targets.web.node_runner import tfjs_node_predict
+    from mpgpack.export.parity import tfjs_node_predict
     from mpgpack.targets.web.pack import check_graph_ops
 
     X, y = mpg("hgb")

@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from mpgpack.bench.timing import time_calls
 from mpgpack.core.bundle import open_bundle
 from mpgpack.core.runtimes import LiteRTRunner, OnnxRunner
@@ -37,14 +35,14 @@ def _bytes(manifest: dict, name: str) -> int:
 
 def _latency(bundle, budget_s: float) -> dict:
     """Median single-row latency, µs, per runtime (a hold-out row of the golden set)."""
-    from mpgpack.export.parity import tfjs_node_latency
+    from mpgpack.export.parity import tfjs_node_run
     golden = bundle.golden()
     row = golden.X[:1].copy()
     out = {}
     for name, runner in (("onnx", OnnxRunner(bundle.artifact("onnx"))),
                          ("tflite_float32", LiteRTRunner(bundle.artifact("tflite_float32")))):
         out[name] = time_calls(lambda: runner.run(row), budget_s)["median_us"]
-    out["tfjs"] = tfjs_node_latency(bundle.path / "tfjs", row)
+    out["tfjs"] = tfjs_node_run(bundle.path / "tfjs", row, 1e3 * budget_s)[1]["single_row_us"]
     return out
 
 

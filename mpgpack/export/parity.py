@@ -15,11 +15,12 @@ from mpgpack.core.verify import parity_entry
 TFJS_RUNNER = "mpgpack.targets.web.node_runner:tfjs_node_run"
 
 
-def tfjs_node_run(model_dir: Path, X: np.ndarray) -> tuple[np.ndarray, dict]:
+def tfjs_node_run(model_dir: Path, X: np.ndarray, time_single_row_ms: float = 0
+                  ) -> tuple[np.ndarray, dict]:
     """The whole output [N, K] of a TF.js graph model run by @tensorflow/tfjs in Node, and
-    runtime info."""
+    runtime info (with `time_single_row_ms`: the median single-row latency, single_row_us)."""
     module, func = TFJS_RUNNER.split(":")
-    return getattr(importlib.import_module(module), func)(model_dir, X)
+    return getattr(importlib.import_module(module), func)(model_dir, X, time_single_row_ms)
 
 
 def tfjs_node_predict(model_dir: Path, X: np.ndarray) -> tuple[np.ndarray, dict]:
