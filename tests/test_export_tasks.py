@@ -254,3 +254,45 @@ def test_only_scaler_then_trees_is_folded():
     assert len(fold_scaler_into_trees(trees).steps) == 1
     linear, *_ = fitted("logistic", "iris")
     assert fold_scaler_into_trees(linear) is linear
+
+
+def test_onnx_tree_thresholds_decide_as_sklearn_where_nearest_float32_would_not(tmp_path):
+    """HistGradientBoosting puts thresholds ON data values once a feature has more distinct
+    values than bins; skl2onnx stores the nearest float32, which can lie above the threshold,
+    so the data value itself went the other way in ONNX Runtime (errors of 10+ on the diabetes
+    table). The exported graph must carry the largest float32 at or below each threshold."""
+    import onnx
+    from onnx import helper
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    from mpgpack.core.runtimes import OnnxRunner
+    from mpgpack.export.onnx_export import export_onnx
+    from mpgpack.export.onnx_trees import exact_thresholds
+
+    rng = np.random.default_rng(3)
+    X = np.round(rng.uniform(3, 6, (2000, 2)), 4)            # ~2,000 distinct 4-decimal values
+    y = np.where(X[:, 0] > 4.5, 100.0, 0.0) + X[:, 1]
+    X32 = X.astype(np.float32)
+    model = Pipeline([("m", HistGradientBoostingRegressor(max_iter=30, random_state=0))])
+    model.fit(X, y)             # float64 decimals, as read from a CSV: thresholds on them
+    expected = model.predict(X32.astype(np.float64))
+
+    plain = convert_sklearn(model, initial_types=[("features", FloatTensorType([None, 2]))],
+                            target_opset={"": 17, "ai.onnx.ml": 3})
+    (tmp_path / "plain.onnx").write_bytes(plain.SerializeToString())
+    naive = np.abs(OnnxRunner(tmp_path / "plain.onnx").run(X32)[:, 0] - expected).max()
+    changed = exact_thresholds(plain, model[-1])
+    assert changed > 0
+    stored = next(helper.get_attribute_value(a) for n in plain.graph.node
+                  if n.op_type == "TreeEnsembleRegressor" for a in n.attribute
+                  if a.name == "nodes_values")
+    assert len(stored) > 0
+
+    path = export_onnx(model, tmp_path / "exact.onnx", "t")
+    onnx.checker.check_model(onnx.load(path))
+    exact = np.abs(OnnxRunner(path).run(X32)[:, 0] - expected).max()
+    assert exact <= 1e-4, exact
+    assert naive > 1.0, f"the data no longer shows the problem (naive error {naive})"

@@ -492,9 +492,11 @@ def classifier(classifier_bundle):
     manifest = json.loads((classifier_bundle / "manifest.json").read_text())
     golden = json.loads((classifier_bundle / "golden.json").read_text())
     with serve_bundle(classifier_bundle) as url:
-        yield {"url": url, "manifest": manifest, "features": manifest["schema"]["features"],
+        # golden.json's own "features" (the names) gives way to the manifest's entries
+        yield {**golden, "url": url, "manifest": manifest,
+               "features": manifest["schema"]["features"],
                "classes": manifest["schema"]["target"]["classes"],
-               "target": manifest["schema"]["target"]["name"], **golden}
+               "target": manifest["schema"]["target"]["name"]}
 
 
 @pytest.fixture
@@ -624,3 +626,34 @@ def test_classifier_page_names_only_what_its_manifest_says(cvisit, classifier):
     labels = page.locator("form label").all_inner_texts()
     assert [lab.split(" (")[0].lower() for lab in labels] == \
         [f["name"].replace("_", " ").lower() for f in classifier["features"]]
+
+
+# --- a tree ensemble with text categories and missing values: the clinic regressor --------
+
+@pytest.mark.parametrize("backend", ["cpu", "wasm"])
+def test_tree_regressor_page_answers_the_golden_set(browser, clinic_bundle, backend):
+    """Gradient-boosted trees (the tree lowering's LessEqual/GatherV2/MatMul in the trimmed
+    TF.js build), a form with text categories and optional fields: every golden row through
+    window.mpg.predict within the bundle's tolerance, and the page's own self-test."""
+    golden = json.loads((clinic_bundle / "golden.json").read_text())
+    manifest = json.loads((clinic_bundle / "manifest.json").read_text())
+    assert manifest["model"]["family"] == "gbm"
+    with serve_bundle(clinic_bundle) as url:
+        v = Visit(browser, url)
+        v.page.set_default_timeout(READY_TIMEOUT_MS)
+        try:
+            v.open(f"?backend={backend}&nosw")
+            got = v.page.evaluate("(rows) => window.mpg.predict(rows)", golden["inputs"])
+            err = max(abs(g - e) for g, e in zip(got, golden["expected"]))
+            assert err <= golden["tolerance"], err
+            result = v.page.evaluate("window.mpg.selfTest()")
+            assert result["passed"] and result["rows"] == len(golden["inputs"]), result
+            for f in manifest["schema"]["features"]:
+                if f["categories"]:        # a select of the text labels, "unknown" if optional
+                    labels = v.page.eval_on_selector_all(
+                        f"select[name={f['name']}] option", "os => os.map(o => o.textContent)")
+                    assert set(f["categories"].values()) <= set(labels), labels
+            assert "mpg" not in v.page.inner_text("body").lower().replace("mpgpack", "")
+            assert v.errors == [] and v.foreign_requests() == []
+        finally:
+            v.close()

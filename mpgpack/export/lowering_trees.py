@@ -123,15 +123,17 @@ class TreeTensors:
     def leaf_indicator(self) -> TensorFn:
         """x [N, F] -> [N, leaves]: 1.0 where the row reaches the leaf (order: leaf_tree/leaf_node)."""
         feature, threshold = tf.constant(self.feature), tf.constant(self.threshold)
-        missing_left = tf.constant(self.missing_left[np.newaxis, :])
+        missing_left = tf.constant(self.missing_left[np.newaxis, :].astype(np.float32))
         levels = [tuple(tf.constant(a) for a in (lv.decision, lv.parent_pos, lv.leaf_pos))
                   for lv in self.levels]
 
         def run(x):
             xs = tf.gather(x, feature, axis=1)                       # A: [N, internal nodes]
             # B: x != x is true exactly for NaN (builtin NotEqual; tf.math.is_nan is not a builtin).
-            goes_left = tf.where(tf.not_equal(xs, xs), missing_left, tf.less_equal(xs, threshold))
-            t = tf.cast(goes_left, tf.float32)
+            # Selected as float32, not bool: TF.js's wasm backend reads a bool SelectV2 out of
+            # bounds ("memory access out of bounds" at the Cast after it; 4.22).
+            t = tf.where(tf.not_equal(xs, xs), missing_left,
+                         tf.cast(tf.less_equal(xs, threshold), tf.float32))
             sides = tf.concat([t, 1.0 - t], axis=1)                   # went left | went right
             reach, leaves = None, []
             for decision, parent_pos, leaf_pos in levels:            # C/D along the paths

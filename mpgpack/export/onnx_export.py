@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 
 from mpgpack.core.schema import CLASSIFICATION, Schema
 from mpgpack.export.fold_scaler import fold_scaler_into_trees
+from mpgpack.export.onnx_trees import exact_thresholds
 from mpgpack.export.tf_graph import io_names, task_of
 
 TARGET_OPSET = 17  # supported by every onnxruntime of the last years, KServe and Triton included
@@ -35,6 +36,7 @@ def export_onnx(pipeline: Pipeline, path: Path, version: str, schema: Schema | N
     else:
         onx = convert_sklearn(pipeline, name="model", initial_types=initial, target_opset=opset,
                               final_types=[(output_name, FloatTensorType([None, 1]))])
+    exact_thresholds(onx, pipeline.steps[-1][1])   # trees: sklearn's decisions, not nearest
     target = schema.target if schema is not None else output_name
     onx.doc_string = f"{target} {task}, mpgpack model version {version}"
     # skl2onnx lists the opset domains in set order, which changes with the process's string
