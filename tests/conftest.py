@@ -33,6 +33,8 @@ MARK_BY_NODE = {
     "test_lowering.py": ["slow"],                                   # TensorFlow itself
     # fits every family's first candidates twice (serial and parallel): seconds of scikit-learn
     "test_tune.py": ["slow"],
+    "test_byom_tables.py": ["slow"],                                # three builds
+    "test_byom_tables.py::test_the_page_answers_the_golden_rows": ["browser"],
     "test_web_browser.py": ["browser"],                             # Chromium via Playwright
     "test_edge_bundle.py::test_emulated_raspberry_pi_installs_offline_and_matches": ["emulated"],
     "test_edge_bundle.py::test_offline_install_and_run_on_this_machine": ["wheel"],
