@@ -47,6 +47,7 @@ def _emulate(args) -> int:
     from mpgpack.core.bundle import open_bundle
     from mpgpack.targets.edge import emulate
     from mpgpack.core.runtimes import LiteRTRunner
+    from mpgpack.core.schema import Schema
 
     bundle = open_bundle(args.bundle)
     entry = bundle.manifest.get("packages", {}).get("edge_aarch64")
@@ -55,14 +56,17 @@ def _emulate(args) -> int:
                         f"`mpgpack edge bundle --arch aarch64` first")
     started = time.perf_counter()
     golden = bundle.golden()
-    host = LiteRTRunner(bundle.artifact("tflite_float32")).predict(golden.X)
-    features = [f["name"] for f in bundle.features]
+    schema = Schema.from_manifest(bundle.manifest)
+    host = LiteRTRunner(bundle.artifact("tflite_float32")).run(golden.X)
+    features = schema.names
+    unit = "" if schema.is_classifier else f" {schema.target}"
     failed = []
     for release in _releases(args):
         with tempfile.TemporaryDirectory(prefix=f"mpg-edge-emulate-{release}-") as tmp:
             try:
                 check = emulate.check_release(bundle.path / entry["path"], release, golden,
-                                              host, features, Path(tmp))
+                                              host, features, Path(tmp),
+                                              columns=emulate.output_columns(schema))
             except UserError as exc:            # one release failing: still check the others
                 print(f"emulated {release} (aarch64): FAILED: {exc}")
                 failed.append(release)
@@ -73,7 +77,7 @@ def _emulate(args) -> int:
         ok = max(check.vs_reference, check.vs_host) <= golden.tolerance
         print(f"emulated {release} (aarch64): installed in {check.install_seconds:.0f} s, "
               f"{check.installed_bytes / 1e6:.0f} MB; golden max abs error vs reference "
-              f"{check.vs_reference:.3g} MPG, vs x86_64 LiteRT {check.vs_host:.3g} MPG "
+              f"{check.vs_reference:.3g}{unit}, vs x86_64 LiteRT {check.vs_host:.3g}{unit} "
               f"(tolerance {golden.tolerance:g}, {len(check.predictions)} rows): "
               f"{'OK' if ok else 'FAILED'}")
         if not ok:

@@ -12,6 +12,8 @@ last float32 bits: they are held to the golden tolerance, not compared bit for b
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import tarfile
@@ -89,16 +91,24 @@ def write_golden_csv(X: np.ndarray, names: list[str], path: Path) -> Path:
     return path
 
 
-def read_predictions_csv(path_or_text) -> np.ndarray:
-    """The mpg column of a `mpg-edge predict` CSV output, as the float32 values it printed.
+def output_columns(schema) -> list[str]:
+    """The columns `mpg-edge predict` writes the model's output into: a regressor's target
+    ("mpg"), or a classifier's p_<label> per class (its class column is text)."""
+    return [f"p_{c}" for c in schema.classes] if schema.is_classifier else [schema.target]
+
+
+def read_predictions_csv(path_or_text, columns: list[str] | None = None) -> np.ndarray:
+    """The output columns of a `mpg-edge predict` CSV (default: the MPG model's "mpg"), as the
+    float32 values it printed: [N] for one column, [N, K] for several.
 
     The runner prints each float32 in the shortest text that reads back to the same float32;
     read as float64 it would be off by up to half a float32 step (~2e-6 at 40 MPG).
     """
     text = path_or_text.read_text() if isinstance(path_or_text, Path) else path_or_text
-    lines = text.strip().splitlines()
-    col = lines[0].split(",").index("mpg")
-    return np.array([line.split(",")[col] for line in lines[1:]]).astype(np.float32)
+    rows = list(csv.reader(io.StringIO(text.strip() + "\n")))
+    cols = [rows[0].index(c) for c in (columns or ["mpg"])]
+    out = np.array([[row[c] for c in cols] for row in rows[1:]]).astype(np.float32)
+    return out[:, 0] if len(cols) == 1 else out
 
 
 def installed_bytes(prefix: Path) -> int:
@@ -116,13 +126,14 @@ class ReleaseCheck:
     prefix: Path
     userland: Path
     installed_bytes: int = 0
-    predictions: np.ndarray | None = None       # float32, one per golden row
-    vs_reference: float = float("nan")          # max |device - reference|, MPG
-    vs_host: float = float("nan")               # max |device - this machine's LiteRT|, MPG
+    predictions: np.ndarray | None = None       # float32, one row of outputs per golden row
+    vs_reference: float = float("nan")          # max |device - reference|, output units
+    vs_host: float = float("nan")               # max |device - this machine's LiteRT|
 
 
 def check_release(tarball: Path, release: str, golden, host: np.ndarray, features: list[str],
-                  work: Path, env: dict | None = None) -> ReleaseCheck:
+                  work: Path, env: dict | None = None,
+                  columns: list[str] | None = None) -> ReleaseCheck:
     """Unpacks the tarball in work/, installs it with its own install.sh in the release's
     emulated userland and predicts the golden vectors there. Raises UserError when the install
     or the prediction fails; the caller judges the numbers."""
@@ -141,8 +152,8 @@ def check_release(tarball: Path, release: str, golden, host: np.ndarray, feature
                      env={**os.environ, **(env or {})})
     if run.returncode != 0:
         raise UserError(f"predict failed on emulated {release}: {run.stderr.strip()[-300:]}")
-    check.predictions = read_predictions_csv(run.stdout)
-    device = check.predictions.astype(np.float64)
-    check.vs_reference = float(np.abs(device - golden.expected).max())
-    check.vs_host = float(np.abs(device - np.asarray(host, np.float64)).max())
+    check.predictions = read_predictions_csv(run.stdout, columns)
+    device = check.predictions.astype(np.float64).reshape(len(golden.X), -1)
+    check.vs_reference = float(np.abs(device - golden.expected.reshape(device.shape)).max())
+    check.vs_host = float(np.abs(device - np.asarray(host, np.float64).reshape(device.shape)).max())
     return check
