@@ -42,8 +42,12 @@ class Progress:
         self.step += 1
         print(f"[{self.step}/{self.total}] {text} …", end="", file=self.stream, flush=True)
         t0 = time.perf_counter()
-        with _quiet_stderr():
-            yield
+        try:
+            with _quiet_stderr():
+                yield
+        except BaseException:
+            print(" failed", file=self.stream, flush=True)     # the error on its own line
+            raise
         print(f" {time.perf_counter() - t0:.1f} s", file=self.stream, flush=True)
 
 
