@@ -50,6 +50,8 @@ class FastRows:
         self.all_keys = frozenset(self.names)
         self.required = frozenset(f.name for f in schema if not f.nullable)
         self._get = itemgetter(*self.names) if self.width > 1 else (lambda row: (row[self.names[0]],))
+        # each required value takes at least 4 bytes ("a":1), so shorter bodies have fewer rows
+        self._min_bytes = 4 * self.min_rows * len(self.required)
         self._nullable = [i for i, f in enumerate(schema) if f.nullable]
         key_bytes = b"".join(name.encode() for name in self.names)
         self._t_row, self._f_row = key_bytes.count(b"t"), key_bytes.count(b"f")
@@ -61,6 +63,8 @@ class FastRows:
                                     and np.all(np.abs(schema.maximum) < _EXACT))
 
     def matrix(self, body: bytes) -> np.ndarray | None:
+        if len(body) < self._min_bytes:      # fewer rows than min_rows: not worth a parse
+            return None
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
