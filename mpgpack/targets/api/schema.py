@@ -144,7 +144,7 @@ class RequestModels:
     training_stats (the docs' example row is the training medians)."""
 
     def __init__(self, features: Iterable[Feature | dict], max_batch: int = DEFAULT_MAX_BATCH,
-                 stats: dict | None = None):
+                 stats: dict | None = None, fast_rows: bool = True):
         self.schema = features if isinstance(features, Schema) else Schema.from_features(features)
         self.rules = self.schema          # the name the route handlers use
         self.names = self.schema.names
@@ -172,6 +172,9 @@ class RequestModels:
             Union[Annotated[self.Car, Tag("car")], Annotated[self.Batch, Tag("batch")]],
             Discriminator(lambda v: "batch" if isinstance(v, dict) and "instances" in v else "car")])
         self._row = itemgetter(*self.names)
+        # The good path without pydantic (fast_rows.py); None: every body goes through pydantic.
+        from mpgpack.targets.api.fast_rows import FastRows   # it imports errors.py, which imports this
+        self.fast = FastRows(self.schema, max_batch).matrix if fast_rows else None
         # float32 bounds: X is float32, and 8.1 as float32 is above 8.1 as float64.
         self._lo = self.schema.training_lo.astype(np.float32)
         self._hi = self.schema.training_hi.astype(np.float32)

@@ -53,7 +53,7 @@ def load_served(path: str | os.PathLike, settings: ApiSettings, warm_up: bool = 
     manifest = bundle.manifest
     schema = predictor.schema
     models = RequestModels(schema, max_batch=settings.max_batch,
-                           stats=manifest.get("training_stats"))
+                           stats=manifest.get("training_stats"), fast_rows=settings.fast_rows)
     drift = DriftMonitor(manifest, window=settings.drift_window)
     if warm_up:
         # The PSI thresholds are simulated once per process and training-bin set (~1 s of CPU,

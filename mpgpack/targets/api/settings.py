@@ -47,6 +47,7 @@ class ApiSettings:
     admin_token: str = field(default="", repr=False)   # "" = admin endpoints off
     grpc_port: int | None = None       # also V2 over gRPC on host:grpc_port (every worker binds it)
     limits: ConnectionLimits = DEFAULT_LIMITS   # headers, timeouts, connections (http_limits.py)
+    fast_rows: bool = True             # /predict's good bodies skip pydantic (fast_rows.py)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
