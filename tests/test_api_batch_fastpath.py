@@ -254,3 +254,18 @@ def test_bad_bodies_are_refused_in_the_same_words(clients):
 def test_the_fast_path_is_on_by_default_and_only_for_batches():
     assert ApiSettings().fast_rows is True
     assert fast_rows.MIN_ROWS > 1
+
+
+def test_a_duplicate_key_is_refused_when_a_nullable_field_is_left_out(clients):
+    """Validation fills an omitted nullable field with null; that default must not hide a key
+    given twice elsewhere in the row (it did: 200 for cylinders twice without horsepower)."""
+    body = ('{"cylinders": "x", "cylinders": 4, "displacement": 97, "weight": 2130, '
+            '"acceleration": 14.5, "model_year": 70, "origin": 3}')
+    for client in clients[:2]:
+        for text in (body, '{"instances": [%s]}' % body):
+            r = client.post("/predict", content=text, headers=HEADERS)
+            assert r.status_code == 422, r.text
+            assert "cylinders: given twice" in r.json()["error"]
+        ok = client.post("/predict", content=body.replace('"cylinders": "x", ', ''),
+                         headers=HEADERS)
+        assert ok.status_code == 200, ok.text

@@ -33,8 +33,14 @@ class FriendlyRoutes(Room):
             except ValidationError as exc:
                 raise from_validation(exc, models.rules) from None
             rows = parsed.get("instances")
-            refuse_duplicate_keys(body, len(parsed) if rows is None else 1 + sum(map(len, rows)),
-                                  422)
+            # A nullable field left out is filled with null by validation: it counts as a key
+            # the body may not hold, so each null counts as possibly not sent (else a
+            # duplicate elsewhere in that row would go unnoticed).
+            nullable = models.schema.nullable_names
+            unsent = sum(r.get(n) is None for r in (rows if rows is not None else [parsed])
+                         for n in nullable)
+            keys = len(parsed) if rows is None else 1 + sum(map(len, rows))
+            refuse_duplicate_keys(body, keys - unsent, 422)
             X = models.to_matrix(parsed)
         answers = served.answers
         pred = answers.output(served.predictor, X)
