@@ -20,10 +20,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
 from mpgpack.train.data import load_dataset
-from mpgpack.train.model import make_mlp_pipeline
 from tests.helpers import DATA
 
 RNG = np.random.default_rng(7)
+
+
+def _mlp_pipeline():
+    """The MPG model's MLP family default inside its schema-built preprocessing."""
+    from mpgpack.train.families import make_pipeline
+    from mpgpack.train.schema import mpg_spec
+    return make_pipeline(mpg_spec().schema, "mlp", 0)
 
 
 def lowering():
@@ -79,7 +85,7 @@ def test_one_hot_encoder_with_unknown_category():
 
 def test_column_transformer_of_the_shipped_pipeline(data):
     X, y = data
-    pipe = make_mlp_pipeline(0).fit(X, y)
+    pipe = _mlp_pipeline().fit(X, y)
     ct = pipe.named_steps["preprocess"]
     np.testing.assert_allclose(run(lower(ct), X), ct.transform(X), rtol=1e-5, atol=1e-5)
 
@@ -102,7 +108,7 @@ def test_linear_regressors(model):
 
 def test_whole_pipeline_with_missing_horsepower(data):
     X, y = data
-    pipe = make_mlp_pipeline(0).fit(X, y)
+    pipe = _mlp_pipeline().fit(X, y)
     Xm = X.copy()
     Xm[::3, 2] = np.nan
     got = run(lowering().lower_pipeline(pipe), Xm.astype(np.float32))[:, 0]
@@ -140,7 +146,7 @@ def test_column_transformer_with_named_columns_is_refused():
 
 
 def test_registry_covers_every_step_of_the_shipped_pipeline(data):
-    pipe = make_mlp_pipeline(0)
+    pipe = _mlp_pipeline()
     steps = {type(pipe), *(type(s) for _, s in pipe.steps)}
     ct = pipe.named_steps["preprocess"]
     for _, t, _ in ct.transformers:
