@@ -47,7 +47,7 @@ def test_golden_vectors_via_predict_and_v2(http, bundle_dir):
     r = http.post("/predict", json={"instances": cars})
     assert r.status_code == 200, r.text
     got = np.array([p["mpg"] for p in r.json()["predictions"]])
-    assert len(got) == len(golden.expected) == 1191
+    assert len(got) == len(golden.expected) > 1000
     assert np.max(np.abs(got - golden.expected)) <= golden.tolerance
 
     flat = [None if v != v else v for v in golden.X.reshape(-1).tolist()]
@@ -109,7 +109,7 @@ def test_metadata(http, manifest):
     assert meta["metrics"] == manifest["metrics"]
     assert meta["parity"]["onnx"] == manifest["parity"]["onnx"]
     assert meta["artifact"]["sha256"] == manifest["artifacts"]["onnx"]["sha256"]
-    assert meta["self_check"]["rows"] == 1191
+    assert meta["self_check"]["rows"] == manifest["artifacts"]["golden"]["rows"] > 1000
     assert meta["self_check"]["max_abs_error"] <= meta["self_check"]["tolerance"]
     assert meta["limits"] == {"max_batch": 10000, "max_body_bytes": 2 * 1024 * 1024}
     assert meta["runtime"].startswith("onnxruntime ")

@@ -130,7 +130,7 @@ def test_form_predicts_the_golden_outputs(visit, golden):
 def test_predict_api_matches_the_whole_golden_set(visit, golden):
     visit.open()
     got = visit.page.evaluate("rows => window.mpg.predict(rows)", golden["rows"])
-    assert len(got) == len(golden["expected"]) == 1191
+    assert len(got) == len(golden["expected"]) > 1000
     errors = [abs(a - b) for a, b in zip(got, golden["expected"])]
     assert max(errors) <= golden["tolerance"], max(errors)
 
