@@ -1,7 +1,7 @@
 """The ratios the issues promised, computed from one run's results (never typed in)."""
 from __future__ import annotations
 
-from mpgpack.bench.report import _get  # one lookup helper
+from mpgpack.bench.report import _get, _noun  # lookup helper; what one input row is called
 
 
 def ratios(results: dict) -> dict:
@@ -18,7 +18,7 @@ def ratios(results: dict) -> dict:
     if api and base:
         for conc in sorted(set(api) & set(base), key=int):
             a, b = api[conc]["requests_per_s"], base[conc]["requests_per_s"]
-            out[f"API throughput vs baseline, single car, {conc} client{'s' if conc != '1' else ''}"] = {
+            out[f"API throughput vs baseline, single {_noun(results)}, {conc} client{'s' if conc != '1' else ''}"] = {
                 "value": a / b, "text": f"{a:,.0f} vs {b:,.0f} req/s: {a / b:.1f}×"}
     out.update(_vs_best_peer(_get(results, "service", "peers")))
     cold = results.get("cold_start", {})
