@@ -89,3 +89,54 @@ def test_ratios_and_report_compare_with_the_best_peer_per_point(tmp_path):
     assert "| MLServer V2 | 1,000 (5.0 ms) | 1,500 (5.0 ms) |" in report
     assert "| best peer | KServe V1 | MLServer V2 |" in report
     assert hundred["text"] in report
+
+
+# Every path the build gates (float32 artifacts) and every target the benchmark drives; the
+# float16 / int8 artifacts are measured too but are not held to the float32 tolerance.
+GATED_PATHS = ("onnx (onnxruntime)", "tflite_float32 (ai-edge-litert)", "tfjs (tfjs-node)",
+               "sklearn_float32", "HTTP API (onnxruntime)", "edge runner (LiteRT)",
+               "tfjs in Chromium (cpu)", "tfjs in Chromium (wasm)")
+
+
+def test_bench_quick_on_a_classifier_bundle(iris_bundle, tmp_path):
+    """Any bundle, not only MPG: a 3-class classifier's probabilities and classes are checked
+    in every runtime and over every target, and the service sections load it without errors."""
+    from mpgpack.core.bundle import open_bundle
+    bundle = open_bundle(iris_bundle)
+    tolerance = bundle.golden().tolerance
+    out = tmp_path / "bench"
+    res = run_cli("bench", "--quick", "--bundle", str(iris_bundle), "--out", str(out), timeout=400)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["errors"] == {}
+    for key in ("parity", "latency", "cold_start", "browser", "service", "v2_protocols", "edge_csv"):
+        assert results[key], key
+    assert results["model"]["task"] == "classification" and len(results["model"]["classes"]) == 3
+    parity = results["parity"]
+    for key in GATED_PATHS:
+        p = parity[key]
+        assert p["max_abs_error"] <= tolerance and p["decided_disagreements"] == 0, (key, p)
+        assert p["passed"], key
+    # the numpy floor is measured where the model is a few matrix products, else says why not
+    assert ("numpy_floor" in parity) != ("numpy_floor" in results["not_applicable"])
+    # the tutorial's cold start predicts the first golden row (the pipeline answers a class index)
+    first = results["cold_start"]["sklearn (pickle)"]["first_line"]
+    assert int(float(first)) == int(bundle.golden().expected[0].argmax())
+    servers = results["service"]["servers"]
+    for server in ("mpgpack API", "Flask + sklearn baseline"):
+        assert set(servers[server]) == {"1", "8", "32"}
+        assert all(r["errors"] == 0 and r["requests"] > 0 for r in servers[server].values())
+    for runs in results["service"]["hundred_cars_per_request"].values():
+        assert all(r["errors"] == 0 and r["requests"] > 0 for r in runs.values())
+    v2 = results["v2_protocols"]
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in v2["runs"])
+    assert v2["max_abs_diff_between_paths"] <= tolerance
+    report = (out / "REPORT.md").read_text()
+    assert "model iris (classification" in report and "class agreement" in report
+
+
+def test_peers_refuse_a_model_other_than_mpg(iris_bundle, tmp_path):
+    res = run_cli("bench", "--quick", "--peers", "--bundle", str(iris_bundle), "--out", str(tmp_path))
+    assert res.returncode != 0
+    assert "--peers measures the MPG showcase model only" in res.stderr
+    assert "Traceback" not in res.stderr

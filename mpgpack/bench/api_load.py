@@ -4,7 +4,9 @@ Both servers run on 127.0.0.1 as real processes; `wrk` (a C load generator, so t
 the bottleneck) sends the same POST body over keep-alive connections for a fixed time. Measured
 per (server, cars per request): requests/s, cars/s, latency p50/p90/p99/max, and every error wrk
 saw (connect/read/write/timeout and non-2xx statuses). Before loading, one request goes to each
-server and their predictions must agree within 1e-4 MPG, so both are measured doing the same work.
+server and their outputs (a regressor's values, a classifier's probabilities) must agree within
+the bundle's parity tolerance (1e-4 for MPG), so both are measured doing the same work. Bodies
+are the bundle's golden rows: any model.
 
     python -m mpgpack.bench.api_load [--bundle DIR] [--duration 30] [--connections 32] [--out FILE]
 
@@ -47,12 +49,8 @@ done = function(summary, latency, requests)
 end
 """
 
-EXAMPLE_CAR = {"cylinders": 8, "displacement": 307.0, "horsepower": 130.0, "weight": 3504.0,
-               "acceleration": 12.0, "model_year": 70, "origin": 1}
-
-
 def request_bodies(bundle_dir: Path, sizes: tuple[int, ...]) -> dict[int, bytes]:
-    """Bodies of 1 car (a plain object) and of N cars ({"instances": [...]}) from golden rows."""
+    """Bodies of 1 row (a plain object) and of N rows ({"instances": [...]}) from golden rows."""
     from mpgpack.core.bundle import open_bundle
     cars = open_bundle(bundle_dir).golden_cars()[:max(sizes)]
     return {n: json.dumps(cars[0] if n == 1 else {"instances": cars[:n]}).encode() for n in sizes}
@@ -117,7 +115,9 @@ def run_load(bundle: str | os.PathLike | None = None, duration: float = 30, conn
              sizes: tuple[int, ...] = (1, 100), baseline: bool = True,
              log_dir: str | os.PathLike | None = None) -> dict:
     """Loads the API (and the baseline) on loopback; returns the figures as a dict."""
-    from mpgpack.core.bundle import resolve_bundle_path
+    from mpgpack.bench.answers import output_of_answers
+    from mpgpack.core.bundle import open_bundle, resolve_bundle_path
+    from mpgpack.core.schema import Schema
     bundle_dir = resolve_bundle_path(bundle)
     bodies = request_bodies(bundle_dir, sizes)
     workdir = Path(tempfile.mkdtemp(prefix="mpgpack-load-"))
@@ -137,13 +137,16 @@ def run_load(bundle: str | os.PathLike | None = None, duration: float = 30, conn
         # Same answers first: otherwise the comparison would not be of the same work.
         check = {name: _post(f"http://127.0.0.1:{port}/predict", bodies[max(sizes)])
                  for name, port in ports.items()}
-        ref = [p["mpg"] for p in check["mpgpack serve"]["predictions"]]
+        opened = open_bundle(bundle_dir)
+        schema, tolerance = Schema.from_manifest(opened.manifest), opened.golden().tolerance
+        ref = output_of_answers(schema, check["mpgpack serve"]["predictions"])
         agreement = None
         if baseline:
-            other = [p["mpg"] for p in check["flask baseline"]["predictions"]]
-            agreement = max(abs(a - b) for a, b in zip(ref, other))
-            if agreement > 1e-4:
-                raise RuntimeError(f"API and baseline disagree by {agreement:.2e} MPG")
+            other = output_of_answers(schema, check["flask baseline"]["predictions"])
+            agreement = float(abs(ref - other).max())
+            if agreement > tolerance:      # the bundle's parity tolerance (1e-4 for MPG)
+                raise RuntimeError(f"API and baseline disagree by {agreement:.2e} "
+                                   f"(more than the bundle's tolerance {tolerance:g})")
         for n in sizes:
             for name, desc, _, workers in servers:
                 url = f"http://127.0.0.1:{ports[name]}/predict"

@@ -1,10 +1,11 @@
 """The edge runner on one core: cold start and peak RSS (LiteRT vs full TensorFlow), CSV rows/s.
 
 Cold start = process start to the first prediction printed, for `mpg-edge predict` fed one
-JSON line on stdin; peak RSS from the kernel's accounting of that child (wait4). The same
+JSON line on stdin (the bundle's first golden row); peak RSS from the kernel's accounting of that child (wait4). The same
 runner is run twice over: on ai-edge-litert (what the device has) and, with
 MPG_EDGE_INTERPRETER=tensorflow, on full TensorFlow's tf.lite.Interpreter (needs the dev venv).
-Throughput: `mpg-edge predict --input` on a generated 100,000-row CSV, wall time included.
+Throughput: `mpg-edge predict --input` on a 100,000-row CSV of the bundle's golden rows
+(repeated, shuffled; '?' where a value is missing), wall time included. Any bundle.
 
     .venv/bin/python -m mpgpack.bench.edge_coldstart [--bundle DIR] [--runs 5] [--prefix DIR]
 
@@ -14,6 +15,8 @@ tarball's install.sh): the clean, device-like case without the dev venv's many p
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import statistics
@@ -28,13 +31,17 @@ import numpy as np
 from mpgpack.bench.process import cold_start
 from mpgpack.core.cli_args import add_bundle_argument
 
-ONE_CAR = json.dumps({"cylinders": 4, "displacement": 97, "horsepower": 88, "weight": 2130,
-                      "acceleration": 14.5, "model_year": 71, "origin": 3}) + "\n"
 RUNNER = [sys.executable, "-m", "mpgpack.targets.edge.device"]
 
 
-def _median_cold_start(cmd: list[str], env: dict, runs: int, cpu: int) -> dict:
-    samples = [cold_start(cmd, stdin=ONE_CAR.encode(), cpu=cpu, env=env) for _ in range(runs)]
+def one_row(bundle: str) -> bytes:
+    """The bundle's first golden row as the JSON line a client writes."""
+    from mpgpack.core.bundle import open_bundle
+    return (json.dumps(open_bundle(bundle).golden_cars()[0]) + "\n").encode()
+
+
+def _median_cold_start(cmd: list[str], env: dict, runs: int, cpu: int, line: bytes) -> dict:
+    samples = [cold_start(cmd, stdin=line, cpu=cpu, env=env) for _ in range(runs)]
     first = [s["first_output_s"] for s in samples]
     rss = [s["peak_rss_mb"] for s in samples]
     return {"first_output_s": statistics.median(first), "first_output_s_min": min(first),
@@ -43,25 +50,28 @@ def _median_cold_start(cmd: list[str], env: dict, runs: int, cpu: int) -> dict:
             "first_line": samples[0]["first_line"]}
 
 
-def make_csv(path: Path, rows: int, seed: int = 0) -> Path:
-    """Cars inside the training ranges, 2 % with horsepower missing ('?'), as the UCI file."""
-    rng = np.random.default_rng(seed)
-    cols = [rng.choice([4, 6, 8], rows), rng.uniform(70, 450, rows).round(1),
-            rng.uniform(50, 220, rows).round(0), rng.uniform(1700, 5000, rows).round(0),
-            rng.uniform(8, 24, rows).round(1), rng.integers(70, 83, rows), rng.integers(1, 4, rows)]
-    text = np.column_stack([c.astype(str) for c in cols])
-    text[rng.random(rows) < 0.02, 2] = "?"
-    lines = ["cylinders,displacement,horsepower,weight,acceleration,model_year,origin"]
-    lines += [",".join(r) for r in text.tolist()]
-    path.write_text("\n".join(lines) + "\n")
+def make_csv(path: Path, rows: int, bundle: str, seed: int = 0) -> Path:
+    """`rows` rows drawn from the bundle's golden rows (inside the limits, missing values and
+    every category among them), in random order; '?' where a value is missing, as in the
+    UCI file."""
+    from mpgpack.core.bundle import open_bundle
+    cars = open_bundle(bundle).golden_cars()
+    pick = np.random.default_rng(seed).integers(0, len(cars), rows)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(cars[0]))
+    lines = [["?" if v is None else v for v in car.values()] for car in cars]
+    writer.writerows(lines[i] for i in pick)
+    path.write_text(buf.getvalue())
     return path
 
 
-def csv_throughput(cmd: list[str], bundle: str | None, rows: int, cpu: int, env: dict) -> dict:
+def csv_throughput(cmd: list[str], bundle: str, rows: int, cpu: int, env: dict,
+                   pass_bundle: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix="mpg-edge-bench-") as tmp:
-        src = make_csv(Path(tmp) / "cars.csv", rows)
+        src = make_csv(Path(tmp) / "rows.csv", rows, bundle)
         args = [*cmd, "predict", "--input", str(src), "--output", str(Path(tmp) / "out.csv")]
-        if bundle:
+        if pass_bundle:
             args += ["--bundle", bundle]
         t0 = time.perf_counter()
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600,
@@ -83,17 +93,19 @@ def measure(bundle: str | None = None, runs: int = 5, rows: int = 100_000, cpu: 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("MPG_EDGE_INTERPRETER", None)
     predict = ["predict", "--bundle", bundle]
-    cold = {"edge runner (LiteRT)": _median_cold_start([*RUNNER, *predict], env, runs, cpu)}
+    line = one_row(bundle)
+    cold = {"edge runner (LiteRT)": _median_cold_start([*RUNNER, *predict], env, runs, cpu, line)}
     if tensorflow:
         cold["edge runner (full TensorFlow)"] = _median_cold_start(
-            [*RUNNER, *predict], {**env, "MPG_EDGE_INTERPRETER": "tensorflow"}, runs, cpu)
-    csv = {"edge runner (LiteRT)": csv_throughput(RUNNER, bundle, rows, cpu, env)}
+            [*RUNNER, *predict], {**env, "MPG_EDGE_INTERPRETER": "tensorflow"}, runs, cpu, line)
+    throughput = {"edge runner (LiteRT)": csv_throughput(RUNNER, bundle, rows, cpu, env)}
     if prefix:
         installed = [str(Path(prefix) / "venv" / "bin" / "mpg-edge")]
         cold["edge runner (installed venv, LiteRT)"] = _median_cold_start(
-            [*installed, "predict"], env, runs, cpu)
-        csv["edge runner (installed venv, LiteRT)"] = csv_throughput(installed, None, rows, cpu, env)
-    return {"cold_start": cold, "edge_csv": csv}
+            [*installed, "predict"], env, runs, cpu, line)
+        throughput["edge runner (installed venv, LiteRT)"] = csv_throughput(installed, bundle, rows, cpu, env,
+                                                                     pass_bundle=False)
+    return {"cold_start": cold, "edge_csv": throughput}
 
 
 def section(bundle, quick: bool, peers: bool) -> dict:

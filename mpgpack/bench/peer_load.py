@@ -59,6 +59,8 @@ def _median_run(runs: list[dict], cars: int) -> dict:
 
 def run_peers(bundle, duration: float = 5, reps: int = 2, clients=CLIENTS, sizes=SIZES,
               log=sys.stderr) -> dict:
+    from mpgpack.bench.answers import refuse_peers
+    refuse_peers(bundle)
     rows, expected, tolerance = _golden(bundle)
     table = servers([f["name"] for f in bundle.features])
     raw: dict[str, dict[str, list]] = {}

@@ -1,7 +1,7 @@
 """The ratios the issues promised, computed from one run's results (never typed in)."""
 from __future__ import annotations
 
-from mpgpack.bench.report import _get, _noun  # one lookup helper, what a row is called
+from mpgpack.bench.report import _get, _noun  # lookup helper; what one input row is called
 
 
 def ratios(results: dict) -> dict:

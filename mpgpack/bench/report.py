@@ -36,9 +36,13 @@ def _plots(results: dict, out: Path) -> list[str]:
         names = list(parity)
         fig, ax = plt.subplots(figsize=(10, 4.2))
         vals = [max(parity[n]["max_abs_error"], 1e-9) for n in names]
-        ax.bar(names, vals, color=["#c44" if v > 1e-4 else "#48a" for v in vals])
-        ax.axhline(1e-4, color="k", ls="--", lw=1, label="float32 tolerance 1e-4 MPG")
-        ax.set_yscale("log"), ax.set_ylabel("max abs error vs float64 sklearn (MPG)")
+        model = results.get("model") or {"unit": "MPG", "tolerance": 1e-4}
+        ax.bar(names, vals, color=["#c44" if v > model["tolerance"] else "#48a" for v in vals])
+        unit = f" {model['unit']}" if model.get("unit") else ""
+        what = "probability" if model.get("task") == "classification" else "output"
+        ax.axhline(model["tolerance"], color="k", ls="--", lw=1,
+                   label=f"float32 tolerance {model['tolerance']:g}{unit}")
+        ax.set_yscale("log"), ax.set_ylabel(f"max abs error vs float64 sklearn ({unit.strip() or what})")
         ax.set_title("Parity per artifact and runtime"), ax.legend()
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
         fig.tight_layout()
@@ -52,7 +56,7 @@ def _plots(results: dict, out: Path) -> list[str]:
             conc = sorted(int(c) for c in runs)
             ax.plot(conc, [runs[str(c)]["requests_per_s"] for c in conc], marker="o", label=server)
         ax.set_xscale("log", base=2), ax.set_yscale("log"), ax.set_xlabel("concurrent clients")
-        ax.set_ylabel("requests/s"), ax.set_title("HTTP throughput, single car per request")
+        ax.set_ylabel("requests/s"), ax.set_title(f"HTTP throughput, single {_noun(results)} per request")
         ax.grid(True, which="both", alpha=0.3), ax.legend()
         fig.tight_layout()
         fig.savefig(out / "throughput_vs_concurrency.png", dpi=110)
@@ -85,12 +89,27 @@ def _headline(results: dict) -> list[str]:
 def _parity(results: dict) -> list[str]:
     if not results.get("parity"):
         return []
-    rows = [[n, p.get("runtime", ""), f"{p['max_abs_error']:.2e}", f"{p['mean_abs_error']:.2e}",
-             f"{p['holdout_mae']:.4f}" if p.get("holdout_mae") is not None else "",
-             p.get("rows", "")] for n, p in results["parity"].items()]
+    model = results.get("model") or {}
+    if model.get("task") == "classification":     # errors over every probability, and classes
+        rows = [[n, p.get("runtime", ""), f"{p['max_abs_error']:.2e}", f"{p['mean_abs_error']:.2e}",
+                 f"{p['class_agreement']:.2%}" if p.get("class_agreement") is not None else "",
+                 f"{p['holdout_accuracy']:.4f}" if p.get("holdout_accuracy") is not None else "",
+                 p.get("rows", "")] for n, p in results["parity"].items()]
+        head = ["artifact / path", "runtime", "max abs err (probabilities)", "mean abs err",
+                "class agreement", "hold-out accuracy", "rows"]
+    else:
+        rows = [[n, p.get("runtime", ""), f"{p['max_abs_error']:.2e}", f"{p['mean_abs_error']:.2e}",
+                 f"{p['holdout_mae']:.4f}" if p.get("holdout_mae") is not None else "",
+                 p.get("rows", "")] for n, p in results["parity"].items()]
+        head = ["artifact / path", "runtime", "max abs err", "mean abs err", "hold-out MAE", "rows"]
     return (["## Parity against the float64 scikit-learn reference (golden set)", ""]
-            + _table(["artifact / path", "runtime", "max abs err", "mean abs err", "hold-out MAE",
-                      "rows"], rows))
+            + _table(head, rows) + _not_applicable(results))
+
+
+def _not_applicable(results: dict) -> list[str]:
+    """Paths this model has none of (the numpy floor of a tree ensemble), and why."""
+    skipped = results.get("not_applicable") or {}
+    return [f"{name}: {why}." for name, why in skipped.items()] + ([""] if skipped else [])
 
 
 def _latency(results: dict) -> list[str]:
@@ -103,7 +122,8 @@ def _latency(results: dict) -> list[str]:
                     for b in batches] for n, r in lat.items()]
     rates = [[n] + [f"{r['batches'][b]['rows_per_s']:,.0f}" for b in batches] for n, r in lat.items()]
     return (["## In-process latency (median / p99 per call; warm-up excluded)", ""]
-            + _table(header, times) + ["Rows per second (median):", ""] + _table(header, rates))
+            + _table(header, times) + ["Rows per second (median):", ""] + _table(header, rates)
+            + _not_applicable(results))
 
 
 def _cold_start(results: dict) -> list[str]:
@@ -130,9 +150,20 @@ def _service(results: dict) -> list[str]:
         rows = [[server, conc, f"{r['requests_per_s']:,.0f}", f"{r['cars_per_s']:,.0f}",
                  f"{r['p50_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", r.get("errors", 0)]
                 for server, runs in batch.items() for conc, r in runs.items()]
-        lines += ["100 cars per request:", ""]
-        lines += _table(["server", "clients", "req/s", "cars/s", "p50", "p99", "errors"], rows)
+        noun = _noun(results)
+        lines += [f"100 {noun}s per request:", ""]
+        lines += _table(["server", "clients", "req/s", f"{noun}s/s", "p50", "p99", "errors"], rows)
     return lines
+
+
+def _noun(results: dict) -> str:
+    """What one input row is called: a car for the MPG model (its report unchanged), else a row."""
+    return "car" if (results.get("model") or {"name": "mpg"})["name"] == "mpg" else "row"
+
+
+def _unit(results: dict) -> str:
+    unit = (results.get("model") or {"unit": "MPG"}).get("unit")
+    return f" {unit}" if unit else ""
 
 
 def _v2_protocols(results: dict) -> list[str]:
@@ -143,10 +174,10 @@ def _v2_protocols(results: dict) -> list[str]:
              f"{r['p50_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", r["request_bytes"], r.get("errors", 0)]
             for r in p["runs"]]
     return (["## V2 protocol: HTTP JSON, HTTP binary and gRPC on one server", ""]
-            + _table(["path", "cars/request", "clients", "req/s", "p50", "p99", "request bytes",
+            + _table(["path", f"{_noun(results)}s/request", "clients", "req/s", "p50", "p99", "request bytes",
                       "errors"], rows)
-            + [f"{p['notes']} Predictions of the three paths agree within "
-               f"{p['max_abs_diff_between_paths']:.1e} MPG.", ""])
+            + [f"{p['notes']} Outputs of the three paths agree within "
+               f"{p['max_abs_diff_between_paths']:.1e}{_unit(results)}.", ""])
 
 
 def _peers(results: dict) -> list[str]:
@@ -211,11 +242,21 @@ SECTIONS = [_headline, _parity, _latency, _cold_start, _service, _peers, _v2_pro
             _failed_sections]
 
 
+def _model_text(results: dict) -> str:
+    """", model iris (classification: setosa, versicolor, virginica)"; nothing for older results."""
+    model = results.get("model")
+    if not model:
+        return ""
+    what = (f"classification: {', '.join(model['classes'])}" if model["task"] == "classification"
+            else f"regression of {model['target']}")
+    return f", model {model['name']} ({what}, {model['features']} features)"
+
+
 def markdown(results: dict, plots: list[str]) -> str:
     m = results["machine"]
     lines = ["# mpgpack benchmark report", "",
              f"Run {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-             f"Python {m['python']}; bundle `mpg-{results['bundle']['version']}`; "
+             f"Python {m['python']}; bundle `mpg-{results['bundle']['version']}`{_model_text(results)}; "
              f"mode: {'quick' if results['quick'] else 'full'}; took {results['seconds']:.0f} s. "
              "Every number below was measured by this run (`mpgpack bench`).", ""]
     for section in SECTIONS:

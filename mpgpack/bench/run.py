@@ -32,13 +32,15 @@ def _call(spec: str):
 
 def run_benchmarks(bundle: Bundle, out: Path, quick: bool, peers: bool = False,
                    log=sys.stderr) -> dict:
+    from mpgpack.bench.answers import describe
     from mpgpack.bench.machine import machine_info
     from mpgpack.bench.ratios import ratios
     from mpgpack.bench.report import write_report
 
     started = time.perf_counter()
     results: dict = {"machine": machine_info(), "quick": quick, "peers": peers,
-                     "bundle": {"version": bundle.version, "path": str(bundle.path)}, "errors": {}}
+                     "bundle": {"version": bundle.version, "path": str(bundle.path)},
+                     "model": describe(bundle), "errors": {}}
     for key, spec in SECTIONS:
         t0 = time.perf_counter()
         print(f"bench: {key} …", end="", file=log, flush=True)

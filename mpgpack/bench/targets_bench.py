@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from mpgpack.core.bundle import Bundle
-from mpgpack.core.verify import error_stats
+from mpgpack.bench.answers import is_showcase, output_of_answers, parity, refuse_peers, schema_of
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]   # holds mpgpack/
 
 
-def _golden_cars(bundle: Bundle) -> tuple[list[dict], np.ndarray]:
-    return bundle.golden_cars(), bundle.golden().expected
+def _golden_cars(bundle: Bundle) -> list[dict]:
+    """The golden inputs as named rows, as a client sends them."""
+    return bundle.golden_cars()
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -35,7 +36,7 @@ def api(bundle: Bundle, quick: bool, peers: bool) -> dict:
     from mpgpack.bench.servers import free_port, stop
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cars, expected = _golden_cars(bundle)
+    cars = _golden_cars(bundle)
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(BIN / "mpgpack"), "serve", "--bundle", str(bundle.path), "--port",
                              str(port), "--workers", "1", "--no-access-log"], cwd=REPO,
@@ -55,27 +56,27 @@ def api(bundle: Bundle, quick: bool, peers: bool) -> dict:
         rss = _peak_rss_mb(proc.pid)
     finally:
         stop(proc)
-    pred = np.array([p["mpg"] for p in preds], dtype=np.float64)
+    out = output_of_answers(schema_of(bundle), preds)
     return {"cold_start": {"API (mpgpack serve, 1 worker)": {
                 "first_output_s": first, "peak_rss_mb": rss,
                 "what": "process start, sha256 + golden self-check, first POST /predict answered"}},
-            "parity": {"HTTP API (onnxruntime)": {"runtime": "mpgpack serve", **error_stats(pred, expected)}}}
+            "parity": {"HTTP API (onnxruntime)": parity(bundle, out, "mpgpack serve")}}
 
 
 def edge(bundle: Bundle, quick: bool, peers: bool) -> dict:
     """Cold start/RSS (LiteRT vs full TF) and 100k-row CSV throughput, plus parity of the runner."""
     from mpgpack.bench.edge_coldstart import RUNNER, section
-    cars, expected = _golden_cars(bundle)
+    cars = _golden_cars(bundle)
     lines = "".join(json.dumps(c) + "\n" for c in cars).encode()
     out = subprocess.run([*RUNNER, "predict", "--bundle", str(bundle.path)], input=lines,
                          capture_output=True, cwd=REPO, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"edge runner failed: {out.stderr.decode()[-500:]}")
-    pred = np.array([json.loads(l)["mpg"] for l in out.stdout.decode().splitlines()], dtype=np.float64)
+    pred = output_of_answers(schema_of(bundle), [json.loads(l) for l in out.stdout.decode().splitlines()])
     result = section(bundle, quick, peers)
     for name, r in result["cold_start"].items():
         r.setdefault("what", "mpg-edge predict, one JSON line on stdin, pinned to one core")
-    result["parity"] = {"edge runner (LiteRT)": {"runtime": "mpg-edge", **error_stats(pred, expected)}}
+    result["parity"] = {"edge runner (LiteRT)": parity(bundle, pred, "mpg-edge")}
     return result
 
 
@@ -86,9 +87,8 @@ def browser(bundle: Bundle, quick: bool, peers: bool) -> dict:
     from mpgpack.bench.web_browser import measure_web_browser
     from mpgpack.targets.web.chromium import launch, serve_bundle
     timings = measure_web_browser(bundle.path, quick=quick)
-    cars, expected = _golden_cars(bundle)
-    rows = [list(c.values()) for c in cars]
-    parity = {}
+    rows = [list(c.values()) for c in _golden_cars(bundle)]
+    rows_parity = {}
     with serve_bundle(bundle.path) as base, sync_playwright() as p:
         chromium = launch(p)
         try:
@@ -96,12 +96,13 @@ def browser(bundle: Bundle, quick: bool, peers: bool) -> dict:
                 page = chromium.new_page()
                 page.goto(f"{base}?backend={backend}&nosw")
                 pred = page.evaluate("rows => window.mpg.ready.then(() => window.mpg.predict(rows))", rows)
-                parity[f"tfjs in Chromium ({backend})"] = {
-                    "runtime": f"tfjs {backend}", **error_stats(np.asarray(pred), expected)}
+                # a regressor's numbers, a classifier's probability rows: the whole output
+                rows_parity[f"tfjs in Chromium ({backend})"] = parity(bundle, np.asarray(pred),
+                                                                      f"tfjs {backend}")
                 page.close()
         finally:
             chromium.close()
-    return {"browser": timings, "parity": parity}
+    return {"browser": timings, "parity": rows_parity}
 
 
 def service(bundle: Bundle, quick: bool, peers: bool) -> dict:
@@ -118,10 +119,11 @@ def service(bundle: Bundle, quick: bool, peers: bool) -> dict:
             target = servers if run["cars_per_request"] == 1 else batch.setdefault(names[run["server"]], {})
             (target[names[run["server"]]] if target is servers else target)[str(conc)] = run
     result = {"servers": servers, "hundred_cars_per_request": batch, "duration_s": duration,
-              "notes": f"single car per request unless stated; wrk {duration} s per point; the API "
+              "notes": f"single {'car' if is_showcase(bundle) else 'row'} per request unless stated; wrk {duration} s per point; the API "
                        "and baseline each run 2 workers on the same 2 cores as wrk."}
     if peers:
         from mpgpack.bench.peer_load import run_peers
+        refuse_peers(bundle)
         result["servers"]["mlflow models serve"] = _mlflow(bundle, duration)
         # The servers users would really pick, interleaved with mpgpack: shorter runs, repeated.
         result["peers"] = run_peers(bundle, duration=2 if quick else 5, reps=2)
@@ -138,7 +140,7 @@ def _mlflow(bundle: Bundle, duration: float) -> dict:
     from mpgpack.bench.api_load import wrk
     from mpgpack.bench.servers import free_port
     from mpgpack.bench.peers import mlflow_body, mlflow_server
-    cars, _ = _golden_cars(bundle)
+    cars = _golden_cars(bundle)
     body = mlflow_body([list(cars[0].values())])
     out = {}
     with tempfile.TemporaryDirectory() as tmp, mlflow_server(bundle, Path(tmp), free_port()) as url:

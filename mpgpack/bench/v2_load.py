@@ -5,7 +5,8 @@ differ only by the wire format. HTTP is loaded by wrk (as the service section); 
 load generator here: client processes (two at most, like wrk's threads), each with one thread
 and one channel per simulated client, sending the serialized ModelInferRequest as raw bytes
 (no protobuf work in the client) and timing each call. Every response is checked for an OK
-status; before loading, the three paths must give the same predictions within 1e-4.
+status; before loading, the three paths must give the same outputs within the bundle's tolerance. Any bundle:
+the model name, the input's [N, F] and the output's name come from its manifest.
 
     python -m mpgpack.bench.v2_load [--bundle DIR] [--duration 5]
 """
@@ -31,19 +32,20 @@ METHOD = "/inference.GRPCInferenceService/ModelInfer"
 PATHS = ("HTTP JSON", "HTTP binary", "gRPC")
 
 
-def requests_for(X: np.ndarray) -> dict[str, tuple[bytes, dict]]:
-    """(body, extra HTTP headers) per path for the cars X; gRPC's body is the serialized
-    ModelInferRequest with raw_input_contents (what tritonclient sends)."""
+def requests_for(X: np.ndarray, model: str = "mpg", input_name: str = "features"
+                 ) -> dict[str, tuple[bytes, dict]]:
+    """(body, extra HTTP headers) per path for the rows X [n, F] of model `model`; gRPC's body
+    is the serialized ModelInferRequest with raw_input_contents (what tritonclient sends)."""
     from mpgpack.targets.api.grpc_service import protocol
-    n = len(X)
+    n, f = X.shape
     flat = [None if v != v else v for v in X.reshape(-1).tolist()]
-    tensor = {"name": "features", "shape": [n, 7], "datatype": "FP32"}
+    tensor = {"name": input_name, "shape": [n, f], "datatype": "FP32"}
     as_json = json.dumps({"inputs": [{**tensor, "data": flat}]}).encode()
-    header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": n * 28}}],
+    header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": n * f * 4}}],
                          "parameters": {"binary_data_output": True}}).encode()
     raw = X.astype("<f4").tobytes()
     pb, _ = protocol()
-    grpc_req = pb.ModelInferRequest(model_name="mpg", inputs=[
+    grpc_req = pb.ModelInferRequest(model_name=model, inputs=[
         pb.ModelInferRequest.InferInputTensor(**tensor)], raw_input_contents=[raw])
     return {"HTTP JSON": (as_json, {"Content-Type": "application/json"}),
             "HTTP binary": (header + raw, {"Inference-Header-Content-Length": str(len(header))}),
@@ -104,16 +106,22 @@ def grpc_load(target: str, body: bytes, seconds: float, clients: int) -> dict:
             "errors": errors}
 
 
-def _agree(url: str, grpc_target: str, reqs: dict) -> float:
-    """The three paths' predictions for the same cars; their largest disagreement."""
+def _agree(url: str, grpc_target: str, reqs: dict, output: str, n_outputs: int) -> float:
+    """The three paths' outputs for the same rows (each read as the tensor the schema names,
+    [n, K]); their largest disagreement."""
     import grpc
     import httpx
     from mpgpack.targets.api.grpc_service import protocol
     from mpgpack.targets.api.v2_binary import split_body
     out = {}
     body, headers = reqs["HTTP JSON"]
-    out["json"] = np.array(httpx.post(url, content=body, headers=headers, timeout=30)
-                           .json()["outputs"][0]["data"])
+    answer = httpx.post(url, content=body, headers=headers, timeout=30).json()
+    if "outputs" not in answer:
+        raise RuntimeError(f"V2 JSON answered {str(answer)[:300]}")
+    tensor = next(o for o in answer["outputs"] if o["name"] == output)
+    if tensor["shape"][-1] != n_outputs:
+        raise RuntimeError(f"V2 output {output} has shape {tensor['shape']}, expected [n, {n_outputs}]")
+    out["json"] = np.array(tensor["data"])
     body, headers = reqs["HTTP binary"]
     r = httpx.post(url, content=body, headers=headers, timeout=30)
     parts = split_body(r.content, r.headers["inference-header-content-length"])
@@ -128,18 +136,21 @@ def _agree(url: str, grpc_target: str, reqs: dict) -> float:
 def run(bundle_dir: Path, duration: float, sizes=(1, 100), clients=(1, 8, 32),
         workers: int = 2) -> dict:
     from mpgpack.core.bundle import open_bundle
-    X = open_bundle(bundle_dir).golden().X
+    from mpgpack.bench.answers import model_name
+    from mpgpack.core.schema import Schema
+    bundle = open_bundle(bundle_dir)
+    X, schema, model = bundle.golden().X, Schema.from_manifest(bundle.manifest), model_name(bundle)
     port, grpc_port = free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="mpgpack-v2load-"))
     proc = start([str(BIN / "mpgpack"), "serve", "--bundle", str(bundle_dir), "--port", str(port),
                   "--grpc-port", str(grpc_port), "--workers", str(workers), "--no-access-log"],
                  workdir / "serve.log", f"http://127.0.0.1:{port}/v2/health/ready", cwd=REPO)
-    url, target = f"http://127.0.0.1:{port}/v2/models/mpg/infer", f"127.0.0.1:{grpc_port}"
+    url, target = f"http://127.0.0.1:{port}/v2/models/{model}/infer", f"127.0.0.1:{grpc_port}"
     runs, request_bytes, agreement = [], {}, 0.0
     try:
         for n in sizes:
-            reqs = requests_for(X[:n])
-            agreement = max(agreement, _agree(url, target, reqs))
+            reqs = requests_for(X[:n], model, schema.input_name)
+            agreement = max(agreement, _agree(url, target, reqs, schema.output_name, schema.n_outputs))
             request_bytes[str(n)] = {path: len(body) for path, (body, _) in reqs.items()}
             for c in clients:
                 for path in PATHS:
@@ -151,8 +162,8 @@ def run(bundle_dir: Path, duration: float, sizes=(1, 100), clients=(1, 8, 32),
     finally:
         stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
-    if agreement > 1e-4:
-        raise RuntimeError(f"the V2 paths disagree by {agreement:.2e} MPG")
+    if agreement > bundle.golden().tolerance:     # the bundle's parity tolerance (1e-4 for MPG)
+        raise RuntimeError(f"the V2 paths disagree by {agreement:.2e}")
     return {"runs": runs, "request_bytes": request_bytes, "max_abs_diff_between_paths": agreement,
             "duration_s": duration, "server_workers": workers,
             "notes": "HTTP by wrk, gRPC by mpgpack.bench.v2_load (Python, grpcio; bytes in, "
