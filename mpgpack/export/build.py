@@ -25,7 +25,8 @@ from mpgpack.data import AUTO_MPG as DEFAULT_DATA
 
 # The folder that holds the mpgpack package: the checkout, or site-packages in an install.
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
-GATED = {"onnx", "tflite_float32", "tfjs"}   # float32 artifacts: must be within tolerance
+GATED = {"onnx", "tflite_float32", "tfjs"}
+METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "accuracy": "accuracy", "log_loss": "log-loss"}   # float32 artifacts: must be within tolerance
 # Packers add derived outputs (web site, edge tarballs) to a bundle; each is
 # "module:function" taking (bundle_dir: Path, manifest: dict) and returning {name: entry}.
 PACKERS: list[str] = [
@@ -324,7 +325,7 @@ def summary(manifest: dict) -> str:
     lines = [f"bundle mpg-{model['version']}  ({model['name']}, {m['task']}, built in "
              f"{manifest['build_seconds']} s)", "",
              f"{'model':<22} {cv_head:>22} "
-             + " ".join(f"{'hold-out ' + c.replace('_', '-'):>17}" for c in cols)]
+             + " ".join(f"{'hold-out ' + METRIC_NAMES[c]:>17}" for c in cols)]
     for label, entry in ((f"{chosen['family']} (chosen)", chosen), (f"{base['family']} (baseline)", base)):
         lines.append(f"{label:<22} {entry['cv_mean']:>13.3f} ± {entry['cv_std']:.3f} "
                      + " ".join(f"{entry['holdout'][c]:>17.3f}" for c in cols))
