@@ -214,3 +214,17 @@ def test_edge_regressor_reads_labels_and_writes_its_target(clinic_bundle, tmp_pa
     assert proc.returncode == 3
     assert f"line 2: {feature.name}: 'martian' is not a number" in proc.stderr
     assert all(label in proc.stderr for label in feature.categories.values())
+
+
+def test_the_client_prints_a_classifiers_class(iris_bundle, iris_server):
+    """`mpgpack predict` prints what the model answers: the class and its probability."""
+    from tests.helpers import run_cli
+    golden, schema = open_bundle(iris_bundle).golden(), _schema(iris_bundle)
+    row = golden.X[0].tolist()
+    res = run_cli("predict", "--url", iris_server.url, "--car",
+                  *[f"{n}={v}" for n, v in zip(schema.names, row)])
+    assert res.returncode == 0, res.stderr
+    want = schema.classes[int(class_index(golden.expected[:1])[0])]
+    header, first = res.stdout.splitlines()[:2]
+    assert header.split()[:2] == ["#", "class"]
+    assert first.split()[1] == want and first.split()[2].startswith("(")

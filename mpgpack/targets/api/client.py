@@ -115,11 +115,23 @@ def predict_many(url: str, cars: list[dict], batch: int, timeout: float = 30) ->
     return out
 
 
+def _answer(p: dict) -> tuple[str, str]:
+    """(column title, value) of one prediction: a regressor's value under its target's name,
+    or a classifier's class with its probability."""
+    if "class" in p:
+        return "class", f"{p['class']} ({p['probabilities'][p['class']]:.1%})"
+    name = next(k for k in p if k != "warnings")
+    return name, f"{p[name]:.2f}"
+
+
 def format_table(predictions: list[dict]) -> str:
-    lines = [f"{'#':>5}  {'mpg':>7}  warnings"]
-    for i, p in enumerate(predictions, start=1):
+    answers = [_answer(p) for p in predictions]
+    title = answers[0][0] if answers else "prediction"
+    width = max([len(title), 7, *(len(v) for _, v in answers)])
+    lines = [f"{'#':>5}  {title:>{width}}  warnings"]
+    for i, (p, (_, value)) in enumerate(zip(predictions, answers), start=1):
         warn = "; ".join(w["message"] for w in p.get("warnings", []))
-        lines.append(f"{i:>5}  {p['mpg']:>7.2f}  {warn}")
+        lines.append(f"{i:>5}  {value:>{width}}  {warn}")
     return "\n".join(lines)
 
 
