@@ -59,8 +59,8 @@ def test_bench_quick_writes_every_section(bundle_dir, tmp_path):
     assert {"latency_vs_batch.png", "parity.png", "throughput_vs_concurrency.png"} <= set(results["plots"])
 
 
-def _point(rps: float, p99: float = 5.0) -> dict:
-    return {"requests_per_s": rps, "cars_per_s": rps, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": p99,
+def _point(rps: float, p99: float = 5.0, cars: int = 1) -> dict:
+    return {"requests_per_s": rps, "cars_per_s": rps * cars, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": p99,
             "max_ms": 9.0, "errors": 0, "repetitions": 2, "requests_per_s_each": [rps, rps]}
 
 
@@ -73,9 +73,9 @@ def test_ratios_and_report_compare_with_the_best_peer_per_point(tmp_path):
               "endpoints": [], "rss_total_mb": 300.0, "rss_max_process_mb": 120.0, "processes": 3}
     peers = {"tool": "wrk", "duration_s": 5, "repetitions": 2, "loadavg_at_end": (3.0, 3.0, 3.0),
              "notes": "interleaved.", "servers": {"mpgpack": server, "KServe": server},
-             "endpoints": {"mpgpack /predict": {"1x8": _point(9000), "100x8": _point(3000)},
-                           "KServe V1": {"1x8": _point(3000), "100x8": _point(500)},
-                           "MLServer V2": {"1x8": _point(1000), "100x8": _point(1500)}}}
+             "endpoints": {"mpgpack /predict": {"1x8": _point(9000), "100x8": _point(3000, cars=100)},
+                           "KServe V1": {"1x8": _point(3000), "100x8": _point(500, cars=100)},
+                           "MLServer V2": {"1x8": _point(1000), "100x8": _point(1500, cars=100)}}}
     results = {"service": {"peers": peers}}
     out = ratios(results)
     one = out["mpgpack /predict vs best peer, 1 car/request, 8 clients"]
@@ -86,7 +86,7 @@ def test_ratios_and_report_compare_with_the_best_peer_per_point(tmp_path):
                    machine={"date": "d", "cpu": "c", "cores": 2, "memory_gib": 1, "python": "3"})
     report = markdown(results, [])
     assert "## Against the servers users would pick" in report
-    assert "| MLServer V2 | 1,000 (5.0 ms) | 1,500 (5.0 ms) |" in report
+    assert "| MLServer V2 | 1,000 (1.0 / 5.0 ms) | 1,500 = 150k cars/s (1.0 / 5.0 ms) |" in report
     assert "| best peer | KServe V1 | MLServer V2 |" in report
     assert hundred["text"] in report
 

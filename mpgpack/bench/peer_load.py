@@ -79,7 +79,7 @@ def run_peers(bundle, duration: float = 5, reps: int = 2, clients=CLIENTS, sizes
                         for run in started:
                             for ep in run.server.endpoints:
                                 r = wrk(run.url + ep.path, ep.body(rows[:cars]), duration, conc,
-                                        min(conc, 2), work)
+                                        min(conc, 2), work, ep.headers(rows[:cars]))
                                 raw.setdefault(ep.label, {}).setdefault(f"{cars}x{conc}", []).append(r)
             memory = {run.server.name: run.memory() for run in started}
         finally:

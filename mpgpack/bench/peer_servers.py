@@ -17,8 +17,9 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+import numpy as np
 import psutil
 
 from mpgpack.bench.peers import ensure_venv
@@ -40,6 +41,46 @@ def v2_answer(out: dict) -> list[float]:
     return out["outputs"][0]["data"]
 
 
+def v2_binary_body(rows: list[list]) -> bytes:
+    """The binary tensor data extension, as tritonclient sends it by default: a JSON header
+    (its length in Inference-Header-Content-Length), then the rows as little-endian float32;
+    the outputs asked back in binary too."""
+    raw = np.asarray(rows, dtype="<f4").tobytes()
+    return _v2_binary_header(len(rows), len(rows[0])) + raw
+
+
+def _v2_binary_header(n: int, width: int) -> bytes:
+    return json.dumps({"inputs": [{"name": "features", "shape": [n, width], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": n * width * 4}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+
+
+def v2_binary_headers(rows: list[list]) -> dict[str, str]:
+    return {"Inference-Header-Content-Length": str(len(_v2_binary_header(len(rows), len(rows[0])))),
+            "Content-Type": "application/octet-stream"}
+
+
+def v2_binary_answer(body: bytes, headers) -> list[float]:
+    """The first output of a binary V2 response (raw float32 after the JSON header)."""
+    length = headers["Inference-Header-Content-Length"]
+    if length is None:
+        raise RuntimeError("asked for binary outputs, the server answered JSON: "
+                           + body[:200].decode(errors="replace"))
+    length = int(length)
+    header = json.loads(body[:length])
+    out = header["outputs"][0]
+    size = out["parameters"]["binary_data_size"]
+    return np.frombuffer(body[length:length + size], dtype="<f4").tolist()
+
+
+def _json(answer: Callable[[dict], list[float]]) -> Callable[[bytes, Any], list[float]]:
+    return lambda body, headers: answer(json.loads(body))
+
+
+def _json_headers(rows: list[list]) -> dict[str, str]:
+    return {"Content-Type": "application/json"}
+
+
 def predict_body(names: list[str]) -> Callable[[list[list]], bytes]:
     """mpgpack's friendly body: one car as an object, several as {"instances": [...]}."""
     def body(rows: list[list]) -> bytes:
@@ -53,7 +94,8 @@ class Endpoint:
     label: str                                   # the row in the report
     path: str
     body: Callable[[list[list]], bytes]          # rows (feature order) -> request body
-    answer: Callable[[dict], list[float]]        # response JSON -> predictions
+    answer: Callable[[bytes, Any], list[float]]  # response body and headers -> predictions
+    headers: Callable[[list[list]], dict[str, str]] = _json_headers   # rows -> request headers
 
 
 @dataclass(frozen=True)
@@ -102,29 +144,33 @@ def servers(feature_names: list[str]) -> list[Server]:
     return [
         Server("mpgpack", None, "/v2/health/ready", (
             Endpoint("mpgpack /predict", "/predict", predict_body(feature_names),
-                     lambda out: [p["mpg"] for p in out["predictions"]]),
-            Endpoint("mpgpack V2", v2, v2_body, v2_answer)), _mpgpack,
+                     _json(lambda out: [p["mpg"] for p in out["predictions"]])),
+            Endpoint("mpgpack V2", v2, v2_body, _json(v2_answer)),
+            Endpoint("mpgpack V2 binary", v2, v2_binary_body, v2_binary_answer,
+                     v2_binary_headers)), _mpgpack,
             f"mpgpack serve, {WORKERS} workers, all validation, metrics and access log on"),
         Server("KServe", "kserve", "/v2/health/ready", (
             Endpoint("KServe V1", "/v1/models/mpg:predict",
                      lambda rows: json.dumps({"instances": rows}).encode(),
-                     lambda out: out["predictions"]),
-            Endpoint("KServe V2", v2, v2_body, v2_answer)), _kserve,
+                     _json(lambda out: out["predictions"])),
+            Endpoint("KServe V2", v2, v2_body, _json(v2_answer)),
+            Endpoint("KServe V2 binary", v2, v2_binary_body, v2_binary_answer,
+                     v2_binary_headers)), _kserve,
             f"kserve ModelServer, custom ORT Model, {WORKERS} uvicorn workers"),
         Server("MLServer", "mlserver", "/v2/health/ready", (
-            Endpoint("MLServer V2", v2, v2_body, v2_answer),), _mlserver,
+            Endpoint("MLServer V2", v2, v2_body, _json(v2_answer)),), _mlserver,
             "mlserver start, custom ORT MLModel, parallel_workers 0 (inference in the server)"),
         Server("BentoML", "bentoml", "/readyz", (
             Endpoint("BentoML", "/predict", lambda rows: json.dumps({"rows": rows}).encode(),
-                     lambda out: out),), _bentoml,
+                     _json(lambda out: out)),), _bentoml,
             f"bentoml serve, @bentoml.service(workers={WORKERS}) with ORT"),
     ]
 
 
-def _post(url: str, body: bytes, timeout: float = 30) -> dict:
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 30) -> tuple[bytes, Any]:
+    req = urllib.request.Request(url, data=body, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
+        return resp.read(), resp.headers
 
 
 class Running:
@@ -147,7 +193,7 @@ class Running:
         """Cold start: process start to the first prediction answered (the model loaded)."""
         while True:
             try:
-                _post(self.url + path, probe, timeout=2)
+                _post(self.url + path, probe, _json_headers([]), timeout=2)
                 self.cold_start_s = time.perf_counter() - t0
                 return
             except OSError:
@@ -158,7 +204,8 @@ class Running:
                 time.sleep(0.05)
 
     def predict(self, endpoint: Endpoint, rows: list[list]) -> list[float]:
-        return endpoint.answer(_post(self.url + endpoint.path, endpoint.body(rows)))
+        return endpoint.answer(*_post(self.url + endpoint.path, endpoint.body(rows),
+                                      endpoint.headers(rows)))
 
     def memory(self) -> dict:
         """RSS of the whole process tree (supervisor + workers) and of its largest process."""

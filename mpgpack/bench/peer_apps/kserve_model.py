@@ -37,9 +37,11 @@ class MPG(Model):
         if isinstance(payload, InferRequest):          # V2
             X = payload.inputs[0].as_numpy().astype(np.float32, copy=False)
             y = self.session.run(None, {"features": X})[0]
-            out = InferOutput(name="mpg", shape=list(y.shape), datatype="FP32", data=y.ravel().tolist())
+            out = InferOutput(name="mpg", shape=list(y.shape), datatype="FP32", data=y)
+            # binary_data_output (tritonclient's default): the answer in binary, as asked
             return InferResponse(model_name=self.name, infer_outputs=[out],
-                                 response_id=payload.id or str(uuid.uuid4()))
+                                 response_id=payload.id or str(uuid.uuid4()),
+                                 use_binary_outputs=payload.use_binary_outputs)
         X = np.asarray(payload["instances"], dtype=np.float32)     # V1
         return {"predictions": self.session.run(None, {"features": X})[0].ravel().tolist()}
 

@@ -37,6 +37,7 @@ def _uvicorn_options(settings) -> dict:
     from mpgpack.targets.api.http_limits import LimitedHttpToolsProtocol
     limits = settings.limits
     return dict(host=settings.host, port=settings.port, loop="uvloop", http=LimitedHttpToolsProtocol,
+                ws="none",    # no WebSocket routes: an Upgrade request is answered as plain HTTP
                 access_log=False, log_config=None, log_level="warning", server_header=False,
                 timeout_keep_alive=limits.keep_alive_timeout,
                 limit_concurrency=limits.max_connections,

@@ -14,7 +14,8 @@ This protocol adds, per connection:
 - an idle timeout for a new connection that has not sent a byte (uvicorn arms its keep-alive
   timeout only after a first response);
 - a clear JSON 503 (with Retry-After) instead of uvicorn's plain "Service Unavailable" when the
-  worker's connection cap (uvicorn's `limit_concurrency`) is reached.
+  worker's connection cap (uvicorn's `limit_concurrency`) is reached;
+- one socket write per small response instead of two (http_writes.py).
 
 The limits travel on the uvicorn Config (`config.mpg_limits`), which is pickled to the workers
 of `serve --workers N`; the protocol class itself is found by import.
@@ -28,6 +29,7 @@ import httptools
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mpgpack.targets.api.http_writes import CoalescingTransport
 from mpgpack.targets.api.limits import ConnectionLimits
 
 CONFIG_ATTR = "mpg_limits"
@@ -62,6 +64,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # ---- connection ----------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        # Everything of uvicorn's that writes (the request cycles included) writes through it;
+        # flow control (uvicorn's FlowControl) keeps the real transport.
+        self.transport = CoalescingTransport(transport, self.loop)
         # Idle from the start: the same handler as keep-alive, cancelled by the first byte.
         self.timeout_keep_alive_task = self.loop.call_later(self.limits.idle_timeout,
                                                             self.timeout_keep_alive_handler)
@@ -139,7 +144,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle, app) -> None:
         if app is service_unavailable:        # uvicorn's cap (limit_concurrency) was reached
             app = self._busy
+        self.transport.arm()                  # this answer's head waits for its body
         super()._start_asgi_task(cycle, app)
+
+    def on_response_complete(self) -> None:
+        self.transport.flush()                # a head with no body (HEAD, 204, 304) goes now
+        super().on_response_complete()
 
     async def _busy(self, scope, receive, send) -> None:
         body = json.dumps({"error": f"server busy: this worker has reached its limit of "
