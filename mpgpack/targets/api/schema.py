@@ -205,9 +205,13 @@ class RequestModels:
         out |= X > self._hi
         if not np.count_nonzero(out):       # the usual case; count_nonzero is cheaper than any()
             return [_NO_WARNINGS] * len(X), {}, _NO_ROWS
+        counts = np.count_nonzero(out, axis=0)
+        by_feature = {self.names[j]: int(counts[j]) for j in np.flatnonzero(counts)}
+        flagged = np.flatnonzero(out.any(axis=1))     # sorted, each row once
+        if detail_limit == 0:        # counts only (V2): no cell positions, no sentences
+            return [_NO_WARNINGS] * len(X), by_feature, flagged
         result: list[list[dict]] = [[] for _ in range(len(X))]
         rows, cols = np.nonzero(out)                  # row-major: a row's pairs are together
-        flagged = np.unique(rows)
         if detail_limit is not None and len(flagged) > detail_limit:
             cut = int(np.searchsorted(rows, flagged[detail_limit]))   # the first unworded row
             rows, cols = rows[:cut], cols[:cut]
@@ -219,8 +223,7 @@ class RequestModels:
             if warning is None:
                 warning = cache[key] = self._warning(*key)
             result[i].append(warning)
-        counts = np.count_nonzero(out, axis=0)
-        return result, {self.names[j]: int(counts[j]) for j in np.flatnonzero(counts)}, flagged
+        return result, by_feature, flagged
 
     def _warning(self, column: int, value: float) -> dict:
         """One out-of-range warning; shared by every row that has the same value (read-only)."""
