@@ -111,7 +111,8 @@ def test_missing_mask_and_unreadable_cells_come_from_the_caller():
     unreadable[0, 2] = True
     check = check_rows(SCHEMA, X, missing, unreadable, missing_as="null",
                        shown=lambda r, c: '"USA"' if (r, c) == (0, 2) else None)
-    assert check.message(0) == 'origin: "USA" is not a number (allowed: one of 1 USA, 2 Europe, 3 Japan)'
+    assert check.message(0) == ('origin: "USA" is neither a label nor a code '
+                                '(allowed: one of 1 USA, 2 Europe, 3 Japan)')
     assert check.message(1) == ("horsepower: NaN is not a finite number "
                                 "(allowed: a number within 30–400 hp, or null)")
 
@@ -137,7 +138,8 @@ def test_grammar_refuses_what_float_would_take_or_is_not_a_number(text):
     X, missing, unreadable = parse_text_rows([["130", "4", text]], 3)
     assert unreadable.tolist() == [[False, False, True]] and not missing.any()
     check = check_rows(SCHEMA, X, missing, unreadable, shown=text_cell([["130", "4", text]]))
-    assert check.message(0).startswith(f"origin: {text.strip()!r} is not a number (allowed: one of")
+    assert check.message(0).startswith(f"origin: {text.strip()!r} is neither a label nor a code "
+                                       "(allowed: one of")
 
 
 @pytest.mark.parametrize("text, value", [("130", 130), (" 4.5 ", 4.5), ("-2.", -2), (".5", .5),

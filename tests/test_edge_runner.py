@@ -132,7 +132,7 @@ def test_every_kind_of_bad_csv_row_is_reported_and_skipped(bundle_dir):
                  "model_year", "origin"]:
         assert f"{name}: " in errs[13]
     assert "weight: '2_130' is not a number (allowed: a number within 1000–7000 lb)" in errs[15]
-    assert "origin: '\u0663' is not a number (allowed: one of 1 USA, 2 Europe, 3 Japan)" in errs[16]
+    assert "origin: '\u0663' is neither a label nor a code (allowed: one of 1 USA, 2 Europe, 3 Japan)" in errs[16]
     assert "cylinders: '\uff14' is not a number" in errs[17]
     assert "horsepower: '88\\x00' is not a number" in errs[18]
     assert "origin: unknown value 3.0000000001 (allowed: 1 USA, 2 Europe, 3 Japan)" in errs[19]

@@ -58,7 +58,9 @@ def rule_text(rule: str, feature: Feature, value: float, schema: Schema,
     limits 30–400 hp". `shown` is the value as the input wrote it, where that matters."""
     shown = shown if shown is not None else show_number(value)
     if rule == NOT_A_NUMBER:
-        return f"{shown} is not a number (allowed: {allowed_text(feature, missing_as)})"
+        # a category takes its labels too, so "not a number" would mislead about a bad label
+        what = "neither a label nor a code" if feature.is_category else "not a number"
+        return f"{shown} is {what} (allowed: {allowed_text(feature, missing_as)})"
     if rule == NOT_FINITE:
         return f"{shown} is not a finite number (allowed: {allowed_text(feature, missing_as)})"
     if rule == MISSING:
