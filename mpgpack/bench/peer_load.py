@@ -71,8 +71,8 @@ def run_peers(bundle, duration: float = 5, reps: int = 2, clients=CLIENTS, sizes
             for server in table:
                 print(f" [{server.name}]", end="", file=log, flush=True)
                 run = Running(server, bundle.path, free_port(), work, server.endpoints[0].body(rows[:1]))
+                started.append(run)     # stopped below even when its check fails
                 run.max_abs_error = _check(run, rows, expected, tolerance)
-                started.append(run)
             for rep in range(reps):
                 for cars in sizes:
                     for conc in clients:
