@@ -25,7 +25,7 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._held: bytes | None = None
-        self._armed = True            # the next write is a response's first: hold it
+        self._armed = False           # set by arm() as each response's task starts
 
     def arm(self) -> None:
         """A response is about to start: hold its first write (its head)."""
